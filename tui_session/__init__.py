@@ -1,0 +1,3 @@
+"""tui-session: durable multi-device AI sessions in the terminal."""
+
+__version__ = "0.1.0"
