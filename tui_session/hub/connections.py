@@ -1,0 +1,173 @@
+"""Realtime connections: identity, the outbound queue, resume state and msgSerial bookkeeping.
+
+A connection outlives its WebSocket: when the socket drops, its state (attachments, presence,
+acknowledged msgSerials) is kept for connectionStateTtl so the client can resume with the same
+connectionId. Its record and acknowledged msgSerials are also stored, so a resume still succeeds
+after a hub restart and frames the client resends are acknowledged again, never stored twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from tui_session.hub.channels import Attachment, Channel, Publisher
+from tui_session.hub.frames import Action, Format, encode_frame
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from tui_session.hub.auth import Principal
+
+log = logging.getLogger(__name__)
+
+ACKS_KEPT = 1000  # acknowledged msgSerials remembered per connection for de-duplication
+OUTBOX_LIMIT = 20_000  # frames queued for a client that does not read; then it is cut off
+MAX_FRAME_SIZE = 524_288  # bytes of one inbound WebSocket frame
+DRAIN_TIMEOUT_S = 2.0  # how long a last frame may take to go out before the socket closes
+
+
+def new_connection_id() -> str:
+    return secrets.token_urlsafe(9).replace("-", "x").replace("_", "y")
+
+
+class Connection:
+    def __init__(self, conn_id: str, key: str, principal: Principal) -> None:
+        self.id = conn_id
+        self.key = key
+        self.principal = principal
+        self.publisher = Publisher.for_principal(principal, conn_id)
+        self.fmt: Format = "json"
+        self.echo = True
+        self.attachments: dict[str, tuple[Channel, Attachment]] = {}
+        self.acked: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self.inflight: set[int] = set()
+        self.remain_present_for_ms: int | None = None
+        self.detached_at: float | None = None
+        self.leave_timer: asyncio.TimerHandle | None = None
+        self._ws: web.WebSocketResponse | None = None
+        self._outbox: asyncio.Queue[str | bytes] | None = None
+        self._sender: asyncio.Task[None] | None = None
+
+    @property
+    def app_id(self) -> str:
+        return self.principal.key_name.split(".", 1)[0]
+
+    @property
+    def bound(self) -> bool:
+        return self._ws is not None
+
+    def set_principal(self, principal: Principal) -> None:
+        self.principal = principal
+        self.publisher = Publisher.for_principal(principal, self.id)
+
+    # ---- socket binding --------------------------------------------------------------------
+
+    def bind(self, ws: web.WebSocketResponse, fmt: Format, echo: bool) -> None:
+        self._ws, self.fmt, self.echo = ws, fmt, echo
+        self.detached_at = None
+        if self.leave_timer is not None:  # resumed within the presence grace period
+            self.leave_timer.cancel()
+            self.leave_timer = None
+        self._outbox = asyncio.Queue()
+        self._sender = asyncio.create_task(self._send_loop(ws, self._outbox))
+
+    def is_bound_to(self, ws: web.WebSocketResponse) -> bool:
+        return self._ws is ws
+
+    def release(self) -> web.WebSocketResponse | None:
+        """Forget the socket at once (stop sending to it); returns it for closing."""
+        ws, sender = self._ws, self._sender
+        self._ws = self._outbox = self._sender = None
+        self.detached_at = time.monotonic()
+        if sender is not None:
+            sender.cancel()
+        return ws
+
+    async def unbind(self) -> None:
+        ws = self.release()
+        if ws is not None and not ws.closed:
+            await ws.close()
+
+    async def close_socket(self) -> None:
+        """Close the socket but keep the state: the client reconnects and resumes."""
+        if self._ws is not None and not self._ws.closed:
+            await self._ws.close()
+
+    async def _send_loop(self, ws: web.WebSocketResponse, outbox: asyncio.Queue) -> None:
+        try:
+            while True:
+                payload = await outbox.get()
+                try:
+                    if isinstance(payload, bytes):
+                        await ws.send_bytes(payload)
+                    else:
+                        await ws.send_str(payload)
+                finally:
+                    outbox.task_done()
+        except (ConnectionError, RuntimeError, asyncio.CancelledError):
+            pass  # the socket went away: the client resumes and is replayed what it missed
+
+    async def drain(self) -> None:
+        """Wait until what is queued has been written (a last ERROR, CLOSED, DISCONNECTED)."""
+        outbox = self._outbox
+        if outbox is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(outbox.join(), DRAIN_TIMEOUT_S)
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self.send_payload(encode_frame(frame, self.fmt))
+
+    def send_payload(self, payload: str | bytes) -> None:
+        outbox = self._outbox
+        if outbox is None:
+            return  # detached: the client will re-attach from its channelSerial and be replayed
+        if outbox.qsize() >= OUTBOX_LIMIT:
+            log.warning("connection %s is not reading; cutting it off so it resumes", self.id)
+            ws = self._ws
+            self._outbox = None
+            if ws is not None:
+                asyncio.get_running_loop().create_task(ws.close())
+            return
+        outbox.put_nowait(payload)
+
+    # ---- acknowledgements ------------------------------------------------------------------
+
+    def remember_ack(self, msg_serial: int, res: dict[str, Any]) -> None:
+        self.inflight.discard(msg_serial)
+        self.acked[msg_serial] = res
+        while len(self.acked) > ACKS_KEPT:
+            self.acked.popitem(last=False)
+
+    def ack(self, msg_serial: int, res: dict[str, Any]) -> None:
+        self.send({"action": Action.ACK, "msgSerial": msg_serial, "count": 1, "res": [res]})
+
+    def nack(self, msg_serial: int, error: dict[str, Any]) -> None:
+        self.inflight.discard(msg_serial)
+        self.send({"action": Action.NACK, "msgSerial": msg_serial, "count": 1, "error": error})
+
+    def details(self, settings: Any) -> dict[str, Any]:
+        principal = self.principal
+        client_id = principal.client_id
+        if client_id is None and not principal.via_token:
+            client_id = "*"  # basic auth alone may act as any client
+        details: dict[str, Any] = {
+            "connectionKey": self.key,
+            "connectionStateTtl": settings.connection_state_ttl_ms,
+            "maxIdleInterval": int(settings.heartbeat_interval_s * 1000) + 6000,
+            "maxMessageSize": settings.max_message_size,
+            "maxFrameSize": MAX_FRAME_SIZE,
+            "maxInboundRate": 1000,
+            "serverId": "tui-session-hub",
+        }
+        if client_id is not None:
+            details["clientId"] = client_id
+        return details
+
+    def stored_state(self) -> dict[str, Any]:
+        return {"clientId": self.principal.client_id, "keyName": self.principal.key_name}
