@@ -132,10 +132,8 @@ class Routes:
         body = await read_body(request)
         if not isinstance(body, dict):
             raise AblyError("a token request must be an object", 40000)
-        body.setdefault("keyName", request.match_info["key_name"])
-        if body["keyName"] != request.match_info["key_name"]:
-            raise AblyError("keyName does not match the request path", 40000)
-        return reply(request, self.hub.auth.request_token(body))
+        key_name = request.match_info["key_name"]
+        return reply(request, self.hub.auth.request_token(body, key_name=key_name))
 
     # ---- apps (the sandbox app-creation API) -----------------------------------------------
 

@@ -57,7 +57,6 @@ class Hub:
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=MAX_FRAME_SIZE * 2)
-        app["hub"] = self
         app.router.add_get("/", self.handle_root)
         rest.add_routes(app, self)
         return app
