@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from ably.types.message import Message, MessageAction
 
@@ -128,7 +126,7 @@ async def test_update_delete_and_versions(hub: HubEndpoint) -> None:
     deleted = await channel.delete_message(Message(serial=serial))
     assert serial < updated.version_serial < deleted.version_serial
 
-    create, update, delete = await seen.wait_for(3)
+    _create, update, delete = await seen.wait_for(3)
     assert update.action == MessageAction.MESSAGE_UPDATE and update.serial == serial
     assert update.data == "second draft" and update.name == "note", "absent fields are kept"
     assert update.version.serial == updated.version_serial
@@ -228,13 +226,11 @@ async def test_dropped_socket_resumes_and_gets_missed_messages_once(hub: HubEndp
         streamed = "".join(m.data for m in received.items if m.name == "response")
         assert streamed == "".join(texts), "the stream's text arrives once, without a gap"
         assert proxy.accepted >= 2, "the client reconnected by itself"
-        assert subscriber.connection.connection_manager.connection_id == (
-            hub.running.hub.connections
-            and next(  # type: ignore[attr-defined]
-                c.id
-                for c in hub.running.hub.connections.values()
-                if c.principal.client_id == "phone"
-            )
-        ), "the same connection was resumed"
+        phone = [
+            c for c in hub.running.hub.connections.values() if c.principal.client_id == "phone"
+        ]
+        assert [c.id for c in phone] == [subscriber.connection.connection_manager.connection_id], (
+            "the same connection was resumed, not replaced"
+        )
     finally:
         await proxy.stop()

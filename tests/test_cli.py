@@ -1,0 +1,94 @@
+"""The typer app: help, `where`, and `hub` flag plumbing."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.support import HubProcess
+from tui_session.cli import app
+
+# Wide and colourless, so help text is not wrapped or styled mid-word.
+runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"})
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Isolate from the developer's settings: an empty config file and a private data dir."""
+    for name in list(os.environ):
+        if name.startswith("TUI_SESSION_") or name.startswith("OPENAI_") or name == "ABLY_KEY":
+            monkeypatch.delenv(name)
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    monkeypatch.setenv("TUI_SESSION_CONFIG", str(config))
+    monkeypatch.setenv("TUI_SESSION_DATA_DIR", str(tmp_path / "data"))
+    return config
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0, result.output
+    assert "hub" in result.output
+    assert "where" in result.output
+
+
+def test_hub_help_lists_its_flags() -> None:
+    result = runner.invoke(app, ["hub", "--help"])
+    assert result.exit_code == 0, result.output
+    for flag in ("--host", "--port", "--data-dir", "--tls-cert", "--tls-key", "--config"):
+        assert flag in result.output
+
+
+def test_where_honours_env_overrides(tmp_path: Path, clean_env: Path) -> None:
+    result = runner.invoke(app, ["where"])
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split(":", 1) for line in result.output.splitlines())
+    assert lines["config file"].strip() == str(clean_env)
+    assert lines["data dir"].strip() == str(tmp_path / "data")
+    assert lines["log dir"].strip() == str(tmp_path / "data" / "logs")
+
+
+def test_where_reads_data_dir_from_the_config_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("TUI_SESSION_DATA_DIR")
+    config = tmp_path / "other.toml"
+    config.write_text('[hub]\ndata_dir = "hubdata"\n')
+    result = runner.invoke(app, ["where", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert f"config file: {config}\n" in result.output
+    assert f"data dir:    {tmp_path / 'hubdata'}\n" in result.output
+
+
+def test_where_reports_a_missing_config_file_plainly(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["where", "--config", str(tmp_path / "missing.toml")])
+    assert result.exit_code == 2
+    assert "cannot read config file" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_hub_command_serves_on_the_given_port_and_data_dir(tmp_path: Path) -> None:
+    """The real `tui-session hub` process: flags reach the server, which answers REST."""
+    hub = HubProcess(tmp_path / "d")
+    hub.start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{hub.port}/time", timeout=5) as response:
+            assert response.headers["Content-Type"] == "application/json"
+            [server_ms] = json.loads(response.read())
+        assert abs(server_ms - time.time() * 1000) < 60_000
+        assert (tmp_path / "d" / "keys.json").exists(), "the data dir flag was honoured"
+        assert (tmp_path / "d" / "hub.sqlite3").exists()
+    finally:
+        hub.stop()
+
+
+def test_hub_rejects_a_bad_setting_without_a_traceback() -> None:
+    result = runner.invoke(app, ["hub", "--port", "70000"])
+    assert result.exit_code == 2
+    assert "hub.port must be 0..65535" in result.output
