@@ -26,8 +26,8 @@ chat: $(STAMP)
 	$(BIN)/tui-session hub --port 8470
 
 lint: $(STAMP)
-	$(BIN)/ruff check tui_session tests bench
-	$(BIN)/ruff format --check tui_session tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: $(STAMP) $(NODE_STAMP) lint
 	$(BIN)/pytest -q
