@@ -1,0 +1,115 @@
+"""The project's turn vocabulary on the tree (§6): own and observer turns, the active-turns
+map, cancel filters, steer outcomes and cancel labels. Pure functions of the tree plus what
+this device remembers (its clientId and the input ids it published)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Literal
+
+from .tree import RunNode, Tree
+from .wire import RunStatus
+
+TurnState = Literal["active", "waiting", "pending"]
+
+
+def is_own(run: RunNode, client_id: str, own_input_ids: Collection[str]) -> bool:
+    """Own: started for this clientId by an input this device published. A continuation by
+    this device does not make someone else's run own (ownership is keyed by the start)."""
+    return run.client_id == client_id and run.input_codec_message_id in own_input_ids
+
+
+def active_turns(
+    tree: Tree, client_id: str | None = None, awaiting: Collection[str] = ()
+) -> dict[str, dict[str, TurnState]]:
+    """`{clientId: {runId or input id: state}}` over every branch (§6, §7.15).
+
+    `awaiting` are this device's input ids still waiting for a run: those with no known run
+    are listed as pending under this device's clientId.
+    """
+    turns: dict[str, dict[str, TurnState]] = {}
+    for run in tree.runs():
+        status = run.status
+        if status in (RunStatus.ACTIVE, RunStatus.SUSPENDED):
+            state: TurnState = "waiting" if status == RunStatus.SUSPENDED else "active"
+            turns.setdefault(run.client_id or "", {})[run.run_id] = state
+    if client_id is not None:
+        for input_id in awaiting:
+            if not tree.runs_for_input(input_id):
+                turns.setdefault(client_id, {})[input_id] = "pending"
+    return turns
+
+
+@dataclass(frozen=True)
+class CancelTarget:
+    """One `ai-cancel`: names `run-id` when known, the input id when known."""
+
+    run_id: str | None
+    input_codec_message_id: str | None
+
+
+@dataclass(frozen=True)
+class CancelFilter:
+    kind: Literal["own", "client", "all"]
+    client_id: str | None = None  # for kind "client"
+
+
+def cancel_targets(
+    tree: Tree,
+    selection: CancelFilter,
+    client_id: str,
+    own_input_ids: Collection[str],
+    awaiting: Collection[str] = (),
+) -> list[CancelTarget]:
+    """Client-side enumeration of a cancel filter; each selected run gets its own cancel."""
+    targets = []
+    for run in tree.runs():
+        if run.status not in (RunStatus.ACTIVE, RunStatus.SUSPENDED):
+            continue
+        own = is_own(run, client_id, own_input_ids)
+        chosen = (
+            selection.kind == "all"
+            or (selection.kind == "own" and own)
+            or (selection.kind == "client" and run.client_id == selection.client_id)
+        )
+        if chosen:
+            targets.append(CancelTarget(run.run_id, run.input_codec_message_id))
+    if selection.kind == "all" or (
+        selection.kind in ("own", "client")
+        and (selection.kind == "own" or selection.client_id == client_id)
+    ):
+        for input_id in awaiting:
+            if not tree.runs_for_input(input_id):
+                targets.append(CancelTarget(None, input_id))  # re-sent with run-id later
+    return targets
+
+
+@dataclass(frozen=True)
+class SteerOutcome:
+    consumed: bool
+    run_terminal_reason: str
+
+
+def steer_outcome(run: RunNode, steer_cmid: str) -> SteerOutcome | None:
+    """At the run's end every steer resolves; at a suspension only consumed ones do (§3.6)."""
+    consumed = steer_cmid in run.steer_ids
+    status = run.status
+    if run.terminal:
+        return SteerOutcome(consumed, str(status))
+    if status == RunStatus.SUSPENDED and consumed:
+        return SteerOutcome(True, str(status))
+    return None
+
+
+def cancel_label(run: RunNode, requested: bool) -> str | None:
+    """What a turn shows after this device asked to cancel it (§7.10)."""
+    if not requested:
+        return None
+    if run.status == RunStatus.CANCELLED:
+        return "cancelled"
+    if run.status == RunStatus.COMPLETE:
+        return "completed (cancel not applied)"
+    if run.terminal:
+        return str(run.status)
+    return "cancel requested"
