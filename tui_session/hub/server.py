@@ -12,6 +12,7 @@ import logging
 import signal
 import ssl
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from tui_session.hub.store import Store, seq_of, serial_of
 log = logging.getLogger(__name__)
 
 Failure = AblyError | AuthError
+FORGOTTEN_KEPT = 10_000
 PRESENCE_ACTIONS = (PRESENT, ENTER, LEAVE, UPDATE)
 
 
@@ -40,6 +42,7 @@ class Hub:
         self.store = Store(settings.data_dir / "hub.sqlite3")
         self.channels = Channels(self.store, settings.max_message_size)
         self.connections: dict[str, Connection] = {}
+        self._forgotten: OrderedDict[str, bool] = OrderedDict()  # closed: never resumable
         self._housekeeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -102,6 +105,7 @@ class Hub:
                 except AblyError as exc:
                     # A protocol violation fails this connection only; every other one goes on.
                     log.info("connection %s sent a bad frame: %s", conn.id, exc.message)
+                    self._forget(conn)
                     conn.send({"action": Action.ERROR, "error": exc.to_dict()})
                     await conn.drain()
                     closed_by_client = True
@@ -110,7 +114,7 @@ class Hub:
                     break
         finally:
             if closed_by_client:
-                await self._discard(conn, leave_now=True)
+                await self._discard(conn)
             elif self.connections.get(conn.id) is conn and conn.is_bound_to(ws):
                 await self._detach_socket(conn)
         return ws
@@ -147,6 +151,8 @@ class Hub:
         conn_id = key.split("!", 1)[0]
         conn = self.connections.get(conn_id)
         if conn is None:
+            if conn_id in self._forgotten:
+                return None
             # Not in memory: the hub restarted. Its stored record brings the msgSerials back.
             stored = self.store.connection(conn_id)
             if stored is None or stored[0] != key:
@@ -189,17 +195,25 @@ class Hub:
             if leaves:
                 self.broadcast_presence(channel, leaves)
 
-    async def _discard(self, conn: Connection, leave_now: bool) -> None:
-        if leave_now:
-            self._leave_all(conn)
+    def _forget(self, conn: Connection) -> None:
+        """End a connection for good, at once: it can no longer be resumed, its members leave."""
+        if self._forgotten.get(conn.id) is not None:
+            return
+        self._forgotten[conn.id] = True
+        while len(self._forgotten) > FORGOTTEN_KEPT:
+            self._forgotten.popitem(last=False)
+        self._leave_all(conn)
         if conn.leave_timer is not None:
             conn.leave_timer.cancel()
         for channel, _attachment in conn.attachments.values():
             channel.attachments.pop(conn.id, None)
         conn.attachments.clear()
         self.connections.pop(conn.id, None)
-        await conn.unbind()
         self.store.submit(Store.delete_connection(conn.id), lambda _e: None)
+
+    async def _discard(self, conn: Connection) -> None:
+        self._forget(conn)
+        await conn.unbind()
 
     async def _dispatch(
         self, conn: Connection, ws: web.WebSocketResponse, frame: dict[str, Any]
@@ -212,6 +226,7 @@ class Hub:
                 reply["id"] = frame["id"]
             conn.send(reply)
         elif action == Action.CLOSE:
+            self._forget(conn)  # before CLOSED goes out: the client may reconnect at once
             conn.send({"action": Action.CLOSED})
             await conn.drain()
             return True
@@ -245,9 +260,12 @@ class Hub:
         name = frame.get("channel")
         try:
             channel = self._channel(conn, name)
-            modes = self.channels.modes_for(
-                conn.principal.capability, channel.name, frame.get("flags")
-            )
+            mode_flags = frame.get("flags")
+            if mode_flags is not None and (
+                not isinstance(mode_flags, int) or isinstance(mode_flags, bool)
+            ):
+                raise AblyError("attach 'flags' must be an integer", 40000)
+            modes = self.channels.modes_for(conn.principal.capability, channel.name, mode_flags)
             if not modes:
                 raise AblyError(f"no capability for channel {channel.name!r}", 40160, 401)
             params = frame.get("params") or {}
@@ -407,6 +425,13 @@ class Hub:
             action = item.get("action")
             if action not in PRESENCE_ACTIONS:
                 raise AblyError(f"unknown presence action {action!r}", 40000)
+            # What every member is sent in SYNC must decode: one bad field would stall them all.
+            for key, kind in (("clientId", str), ("encoding", str), ("extras", dict)):
+                if item.get(key) is not None and not isinstance(item[key], kind):
+                    raise AblyError(f"presence '{key}' must be a {kind.__name__}", 40003)
+            data = item.get("data")
+            if data is not None and not isinstance(data, str | bytes | bytearray | dict | list):
+                raise AblyError("presence 'data' must be a string, binary or JSON", 40013)
             client_id = conn.publisher.resolve_client_id(item.get("clientId"))
             if client_id is None:
                 raise AblyError("Unable to enter presence channel (no clientId)", 91000)
@@ -430,7 +455,8 @@ class Hub:
                 attachment.peer.send(frame)
 
     def _reauthorize(self, conn: Connection, frame: dict[str, Any]) -> None:
-        token = (frame.get("auth") or {}).get("accessToken")
+        auth = frame.get("auth")
+        token = auth.get("accessToken") if isinstance(auth, dict) else None
         try:
             if not isinstance(token, str):
                 raise AblyError("AUTH needs auth.accessToken", 40000)
@@ -471,7 +497,7 @@ class Hub:
                     else:
                         conn.send({"action": Action.HEARTBEAT})
                 elif conn.detached_at is not None and now - conn.detached_at > ttl_s:
-                    await self._discard(conn, leave_now=True)
+                    await self._discard(conn)
             stale = self.store.expire_connections(now_wall - int(ttl_s * 1000))
             if stale:
                 self.store.submit(stale, lambda _e: None)
