@@ -91,8 +91,8 @@ def error_body(code: int, status: int, message: str) -> dict[str, Any]:
 def _strip_base64(item: dict[str, Any]) -> None:
     encoding = item.get("encoding")
     data = item.get("data")
-    if not encoding or not isinstance(data, str):
-        return
+    if not encoding or not isinstance(encoding, str) or not isinstance(data, str):
+        return  # a non-string encoding is refused per message (normalize), not per frame
     steps = encoding.split("/")
     if steps[-1] != "base64":
         return
