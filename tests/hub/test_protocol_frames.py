@@ -223,3 +223,28 @@ async def test_detach_answers_detached(hub: HubEndpoint, http) -> None:
     await client.send({"action": Action.DETACH, "channel": "session:d"})
     detached = await client.expect(Action.DETACHED)
     assert detached["channel"] == "session:d"
+
+
+async def test_frames_resent_out_of_order_are_applied_in_msg_serial_order(
+    hub: HubEndpoint, http
+) -> None:
+    """A resume that resends frames out of order: stored in msgSerial order, each ACK in the
+    order its frame arrived (the SDKs settle ACKs against their send queue from its head)."""
+    client, _ = await open_raw(http, hub)
+    for msg_serial, text in ((1, "second"), (0, "first")):
+        await client.send(
+            {
+                "action": Action.MESSAGE,
+                "channel": "session:order",
+                "msgSerial": msg_serial,
+                "messages": [{"data": text}],
+            }
+        )
+    acks = [await client.expect(Action.ACK), await client.expect(Action.ACK)]
+    assert [a["msgSerial"] for a in acks] == [1, 0], "ACKs in arrival order"
+    second_serial, first_serial = (a["res"][0]["serials"][0] for a in acks)
+    assert first_serial < second_serial, "applied in msgSerial order"
+    rest = hub.rest("reader")
+    history = await rest.channels.get("session:order").history(direction="forwards")
+    assert [m.data for m in history.items] == ["first", "second"]
+    await rest.close()

@@ -60,6 +60,7 @@ KNOWN_OPERATIONS = frozenset(
     }
 )
 ALL_OPS = "*"
+ANSWERS_KEPT = 4096  # remembered capability answers per capability
 
 
 def _now_ms() -> int:
@@ -164,6 +165,9 @@ class Capability:
         # Drop empty grants and freeze, so equality and emptiness are structural.
         frozen = {res: frozenset(ops) for res, ops in self.rules.items() if ops}
         object.__setattr__(self, "rules", MappingProxyType(frozen))
+        # Checked on every publish and append: remember answers (bounded) instead of matching
+        # the patterns again each time.
+        object.__setattr__(self, "_answers", {})
 
     def __hash__(self) -> int:
         return hash(self.to_json())
@@ -204,10 +208,16 @@ class Capability:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     def allows(self, channel: str, op: str) -> bool:
-        return any(
-            (ALL_OPS in ops or op in ops) and _pattern_matches(res, channel)
-            for res, ops in self.rules.items()
-        )
+        answers: dict[tuple[str, str], bool] = self._answers  # type: ignore[attr-defined]
+        answer = answers.get((channel, op))
+        if answer is None:
+            answer = any(
+                (ALL_OPS in ops or op in ops) and _pattern_matches(res, channel)
+                for res, ops in self.rules.items()
+            )
+            if len(answers) < ANSWERS_KEPT:
+                answers[(channel, op)] = answer
+        return answer
 
     def intersect(self, other: Capability) -> Capability:
         """Ably intersection: where one resource covers the other, keep the narrower one with

@@ -13,7 +13,8 @@ import contextlib
 import logging
 import secrets
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tui_session.hub.channels import Attachment, Channel, Publisher
@@ -32,6 +33,14 @@ MAX_FRAME_SIZE = 524_288  # bytes of one inbound WebSocket frame
 DRAIN_TIMEOUT_S = 2.0  # how long a last frame may take to go out before the socket closes
 
 
+@dataclass(eq=False)
+class ReplySlot:
+    """The place of one frame's ACK or NACK in the connection's reply order."""
+
+    msg_serial: int
+    frame: dict[str, Any] | None = None
+
+
 def new_connection_id() -> str:
     return secrets.token_urlsafe(9).replace("-", "x").replace("_", "y")
 
@@ -47,6 +56,12 @@ class Connection:
         self.attachments: dict[str, tuple[Channel, Attachment]] = {}
         self.acked: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self.inflight: set[int] = set()
+        # msgSerial sequencing: the next one expected (None: unknown, accept any), and frames
+        # that arrived ahead of a gap, held until it fills.
+        self.next_msg_serial: int | None = 0
+        self.held: dict[int, tuple[dict[str, Any], Any]] = {}
+        self.hold_timer: asyncio.TimerHandle | None = None
+        self._replies: deque[ReplySlot] = deque()
         self.remain_present_for_ms: int | None = None
         self.detached_at: float | None = None
         self.leave_timer: asyncio.TimerHandle | None = None
@@ -144,12 +159,35 @@ class Connection:
         while len(self.acked) > ACKS_KEPT:
             self.acked.popitem(last=False)
 
-    def ack(self, msg_serial: int, res: dict[str, Any]) -> None:
-        self.send({"action": Action.ACK, "msgSerial": msg_serial, "count": 1, "res": [res]})
+    # Replies go out in the order frames ARRIVED, whatever order they are applied in: the SDKs
+    # settle ACKs against their queue of sent frames from its head, in the order they sent.
 
-    def nack(self, msg_serial: int, error: dict[str, Any]) -> None:
-        self.inflight.discard(msg_serial)
-        self.send({"action": Action.NACK, "msgSerial": msg_serial, "count": 1, "error": error})
+    def reserve_reply(self, msg_serial: int) -> ReplySlot:
+        slot = ReplySlot(msg_serial)
+        self._replies.append(slot)
+        return slot
+
+    def drop_reply(self, slot: ReplySlot) -> None:
+        self._replies.remove(slot)
+        self._flush_replies()
+
+    def ack(self, slot: ReplySlot, res: dict[str, Any]) -> None:
+        slot.frame = {"action": Action.ACK, "msgSerial": slot.msg_serial, "count": 1, "res": [res]}
+        self._flush_replies()
+
+    def nack(self, slot: ReplySlot, error: dict[str, Any]) -> None:
+        self.inflight.discard(slot.msg_serial)
+        slot.frame = {
+            "action": Action.NACK,
+            "msgSerial": slot.msg_serial,
+            "count": 1,
+            "error": error,
+        }
+        self._flush_replies()
+
+    def _flush_replies(self) -> None:
+        while self._replies and self._replies[0].frame is not None:
+            self.send(self._replies.popleft().frame)
 
     def details(self, settings: Any) -> dict[str, Any]:
         principal = self.principal

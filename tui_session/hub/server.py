@@ -13,6 +13,7 @@ import signal
 import ssl
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,12 @@ from tui_session.config import HubSettings
 from tui_session.hub import rest
 from tui_session.hub.auth import AuthError, AuthStore, Principal
 from tui_session.hub.channels import Attachment, Channel, Channels, check_channel_name, now_ms
-from tui_session.hub.connections import MAX_FRAME_SIZE, Connection, new_connection_id
+from tui_session.hub.connections import (
+    MAX_FRAME_SIZE,
+    Connection,
+    ReplySlot,
+    new_connection_id,
+)
 from tui_session.hub.frames import AblyError, Action, Flag, Format, decode_frame, error_body
 from tui_session.hub.presence import ENTER, LEAVE, PRESENT, UPDATE
 from tui_session.hub.store import Store, seq_of, serial_of
@@ -31,6 +37,8 @@ log = logging.getLogger(__name__)
 
 Failure = AblyError | AuthError
 FORGOTTEN_KEPT = 10_000
+SEQUENCE_HOLD_S = 2.0  # how long a frame waits for an earlier msgSerial resent after a resume
+Handler = Callable[[Connection, dict[str, Any], ReplySlot], None]
 PRESENCE_ACTIONS = (PRESENT, ENTER, LEAVE, UPDATE)
 
 
@@ -69,7 +77,9 @@ class Hub:
     async def handle_root(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return web.json_response({"service": "tui-session hub", "protocol": "ably"})
-        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_SIZE, autoping=True)
+        # No permessage-deflate: on loopback and LANs it costs both ends CPU for every frame and
+        # saves nothing worth having (see docs/benchmarks.md).
+        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_SIZE, autoping=True, compress=False)
         await ws.prepare(request)
         query = request.query
         fmt: Format = "msgpack" if query.get("format") == "msgpack" else "json"
@@ -162,6 +172,7 @@ class Hub:
             conn = Connection(conn_id, key, principal)
             for msg_serial, res in sorted(self.store.acks(conn_id).items()):
                 conn.remember_ack(msg_serial, res)
+            conn.next_msg_serial = max(conn.acked) + 1 if conn.acked else None
             self.connections[conn_id] = conn
             return conn
         if conn.key != key or conn.principal.client_id != principal.client_id:
@@ -237,17 +248,13 @@ class Hub:
         elif action == Action.DETACH:
             self._detach(conn, frame)
         elif action == Action.MESSAGE:
-            self._publish(conn, frame)
+            self._in_sequence(conn, frame, self._publish)
         elif action == Action.PRESENCE:
-            self._presence(conn, frame)
+            self._in_sequence(conn, frame, self._presence)
         elif action == Action.AUTH:
             self._reauthorize(conn, frame)
         elif action in (19, 21):  # OBJECT, ANNOTATION: consume the msgSerial with a clear NACK
-            self._reply_in_order(
-                conn,
-                frame,
-                AblyError("annotations and objects are not supported by this hub", 40000),
-            )
+            self._in_sequence(conn, frame, self._unsupported)
         # Anything else is an action from a newer SDK: ignored, as the protocol asks.
         return False
 
@@ -339,6 +346,45 @@ class Hub:
 
     # ---- publish and presence --------------------------------------------------------------
 
+    def _in_sequence(self, conn: Connection, frame: dict[str, Any], handle: Handler) -> None:
+        """Apply a connection's frames in msgSerial order, even when a resume resends them out
+        of order (ably-python does after a failed reconnect): one connection's messages, the
+        appends of a streamed answer among them, must be stored in the order they were sent.
+        A gap that is not filled within SEQUENCE_HOLD_S is given up on."""
+        msg_serial = self._msg_serial(frame)
+        slot = conn.reserve_reply(msg_serial)
+        expected = conn.next_msg_serial
+        if expected is not None and msg_serial > expected:
+            conn.held[msg_serial] = (frame, handle, slot)
+            if conn.hold_timer is None:
+                loop = asyncio.get_running_loop()
+                conn.hold_timer = loop.call_later(SEQUENCE_HOLD_S, self._release_held, conn, True)
+            return
+        handle(conn, frame, slot)
+        if expected is None or msg_serial == expected:
+            conn.next_msg_serial = msg_serial + 1
+        self._release_held(conn)
+
+    def _release_held(self, conn: Connection, give_up_gap: bool = False) -> None:
+        if give_up_gap:
+            conn.hold_timer = None
+            if conn.held:
+                conn.next_msg_serial = min(conn.held)
+        while conn.next_msg_serial in conn.held:
+            frame, handle, slot = conn.held.pop(conn.next_msg_serial)
+            handle(conn, frame, slot)
+            conn.next_msg_serial += 1
+        if not conn.held and conn.hold_timer is not None:
+            conn.hold_timer.cancel()
+            conn.hold_timer = None
+        elif conn.held and conn.hold_timer is None:
+            loop = asyncio.get_running_loop()
+            conn.hold_timer = loop.call_later(SEQUENCE_HOLD_S, self._release_held, conn, True)
+
+    def _unsupported(self, conn: Connection, _frame: dict[str, Any], slot: ReplySlot) -> None:
+        error = AblyError("annotations and objects are not supported by this hub", 40000)
+        self._reply_in_order(conn, slot, error)
+
     @staticmethod
     def _msg_serial(frame: dict[str, Any]) -> int:
         serial = frame.get("msgSerial")
@@ -346,21 +392,24 @@ class Hub:
             raise AblyError("MESSAGE and PRESENCE frames need a non-negative 'msgSerial'", 40000)
         return serial
 
-    def _duplicate(self, conn: Connection, msg_serial: int) -> bool:
+    def _duplicate(self, conn: Connection, msg_serial: int, slot: ReplySlot) -> bool:
         """A frame resent after a resume: acknowledge it again, never apply it twice."""
         if msg_serial in conn.acked:
             res = conn.acked[msg_serial]
-            self.store.submit([], lambda _e: conn.ack(msg_serial, res))
+            self.store.submit([], lambda _e: conn.ack(slot, res))
             return True
-        return msg_serial in conn.inflight  # its ACK is on the way
+        if msg_serial in conn.inflight:
+            conn.drop_reply(slot)  # the first copy's ACK is on its way, in its place
+            return True
+        return False
 
-    def _reply_in_order(self, conn: Connection, frame: dict[str, Any], error: Failure) -> None:
-        msg_serial = self._msg_serial(frame)
-        self.store.submit([], lambda _e: conn.nack(msg_serial, error.to_dict()))
+    def _reply_in_order(self, conn: Connection, slot: ReplySlot, error: Failure) -> None:
+        # Through the store's queue, so it cannot overtake the replies of earlier publishes.
+        self.store.submit([], lambda _e: conn.nack(slot, error.to_dict()))
 
-    def _publish(self, conn: Connection, frame: dict[str, Any]) -> None:
-        msg_serial = self._msg_serial(frame)
-        if self._duplicate(conn, msg_serial):
+    def _publish(self, conn: Connection, frame: dict[str, Any], slot: ReplySlot) -> None:
+        msg_serial = slot.msg_serial
+        if self._duplicate(conn, msg_serial, slot):
             return
         try:
             channel = self._channel(conn, frame.get("channel"))
@@ -368,17 +417,17 @@ class Hub:
             if not isinstance(raw, list) or not raw:
                 raise AblyError("a MESSAGE frame needs a non-empty 'messages' list", 40000)
         except AblyError as exc:
-            self._reply_in_order(conn, frame, exc)
+            self._reply_in_order(conn, slot, exc)
             return
         conn.inflight.add(msg_serial)
 
         def done(serials: list[str | None] | None, error: AblyError | None) -> None:
             if error is not None or serials is None:
-                conn.nack(msg_serial, (error or AblyError("publish failed", 50000, 500)).to_dict())
+                conn.nack(slot, (error or AblyError("publish failed", 50000, 500)).to_dict())
                 return
             res = {"serials": serials}
             conn.remember_ack(msg_serial, res)
-            conn.ack(msg_serial, res)
+            conn.ack(slot, res)
 
         self.channels.publish(
             channel,
@@ -389,9 +438,9 @@ class Hub:
             extra=lambda serials: [Store.put_ack(conn.id, msg_serial, {"serials": serials})],
         )
 
-    def _presence(self, conn: Connection, frame: dict[str, Any]) -> None:
-        msg_serial = self._msg_serial(frame)
-        if self._duplicate(conn, msg_serial):
+    def _presence(self, conn: Connection, frame: dict[str, Any], slot: ReplySlot) -> None:
+        msg_serial = slot.msg_serial
+        if self._duplicate(conn, msg_serial, slot):
             return
         try:
             channel = self._channel(conn, frame.get("channel"))
@@ -399,19 +448,19 @@ class Hub:
                 raise AblyError(f"presence is not permitted on {channel.name!r}", 40160, 401)
             stamped = self._stamp_presence(conn, frame, msg_serial)
         except (AblyError, AuthError) as exc:
-            self._reply_in_order(conn, frame, exc)
+            self._reply_in_order(conn, slot, exc)
             return
         conn.inflight.add(msg_serial)
+        res: dict[str, Any] = {"serials": [None] * len(stamped)}
 
         def done(_exc: Exception | None) -> None:
-            res: dict[str, Any] = {"serials": [None] * len(stamped)}
             conn.remember_ack(msg_serial, res)
-            conn.ack(msg_serial, res)
+            conn.ack(slot, res)
             changes = [c for c in (channel.presence.apply(p) for p in stamped) if c is not None]
             if changes:
                 self.broadcast_presence(channel, changes)
 
-        self.store.submit([Store.put_ack(conn.id, msg_serial, {"serials": []})], done)
+        self.store.submit([Store.put_ack(conn.id, msg_serial, res)], done)
 
     def _stamp_presence(
         self, conn: Connection, frame: dict[str, Any], msg_serial: int
