@@ -41,6 +41,7 @@ __all__ = [
     "ResponsesCodec",
     "ResponsesEncoder",
     "approved_unexecuted_calls",
+    "normalise_event",
     "regenerate",
     "resolved_call_ids",
     "to_chat_messages",
@@ -49,6 +50,7 @@ __all__ = [
     "tool_result",
     "tool_result_error",
     "unanswered_calls",
+    "unsupported_event",
     "user_message",
     "user_text",
 ]
@@ -80,6 +82,55 @@ _TEXT_EVENTS = {
     "response.reasoning_text": Kind.REASONING_TEXT,
 }
 _TEXT_EVENT_PREFIX = {kind: prefix for prefix, kind in _TEXT_EVENTS.items()}
+
+
+_STREAM_EVENT_PREFIXES = frozenset(
+    {*_TEXT_EVENTS, "response.reasoning_summary_text", "response.function_call_arguments"}
+)
+
+
+def unsupported_event(event: Mapping[str, Any]) -> str | None:
+    """Why the codec cannot carry `event`, as a short key to log once per run (§5.4, §7.16).
+
+    None for every event of §5.1 (including the ones the encoder drops silently). The key is
+    the event type, with the item or part type for an unsupported item or part.
+    """
+    kind = str(event.get("type", ""))
+    if kind in DROPPED_EVENTS or kind in (Kind.FUNCTION_CALL_OUTPUT, Kind.TOOL_APPROVAL_REQUEST):
+        return None
+    if kind in ("response.output_item.added", "response.output_item.done"):
+        item = event.get("item")
+        item_type = item.get("type") if isinstance(item, Mapping) else None
+        if item_type not in _ITEM_TYPES:
+            return f"{kind}:{item_type}"
+        if item_type == "function_call" and kind.endswith("added") and not item.get("id"):
+            return f"{kind}:function_call without id"
+        return None
+    if kind == "response.content_part.added":
+        part = event.get("part")
+        part_type = part.get("type") if isinstance(part, Mapping) else None
+        return None if part_type in _PART_KINDS else f"{kind}:{part_type}"
+    if kind == "response.reasoning_summary_part.added":
+        return None
+    prefix, _, suffix = kind.rpartition(".")
+    if suffix in ("delta", "done") and prefix in _STREAM_EVENT_PREFIXES:
+        return None
+    return kind or "<no type>"
+
+
+def normalise_event(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Give an announced `message` item its `content: []` and a `reasoning` item its
+    `summary: []` when a model server omits them: 0.8.0 receivers read their length and fail
+    in `getMessages()` without them. Other events are returned unchanged."""
+    if event.get("type") != "response.output_item.added":
+        return event
+    item = event.get("item")
+    if not isinstance(item, Mapping):
+        return event
+    missing = {"message": "content", "reasoning": "summary"}.get(str(item.get("type")))
+    if missing is None or isinstance(item.get(missing), list):
+        return event
+    return {**event, "item": {**item, missing: []}}
 
 
 def _invalid(message: str) -> ProtocolError:
