@@ -71,6 +71,126 @@ def hub(
     run_hub(settings.hub)
 
 
+ModelOptions = {
+    "model": typer.Option(help='Model name ("offline-demo" for the offline demo model).'),
+    "base_url": typer.Option(help="OpenAI-compatible server base URL."),
+    "api": typer.Option(help='"responses" or "chat" (Chat Completions servers).'),
+}
+
+
+@app.command()
+def agent(
+    host: Annotated[str | None, typer.Option(help="Address of the HTTP API.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port of the HTTP API.")] = None,
+    hub: Annotated[
+        str | None, typer.Option("--hub", help="The hub's HOST:PORT (its key: --data-dir).")
+    ] = None,
+    ably_key: Annotated[
+        str | None, typer.Option(help="Serve sessions on Ably's cloud with this API key.")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="The hub's data dir (its key) and the run ledger.")
+    ] = None,
+    model: Annotated[str | None, ModelOptions["model"]] = None,
+    base_url: Annotated[str | None, ModelOptions["base_url"]] = None,
+    api: Annotated[str | None, ModelOptions["api"]] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run the agent service alone, against a hub or Ably's cloud."""
+    overrides = {"host": host, "port": port, "model": model, "base_url": base_url, "api": api}
+    settings = _settings(
+        config,
+        {"agent": overrides, "hub": {"data_dir": data_dir}, "client": {"ably_key": ably_key}},
+    )
+    from tui_session.agent.launch import AblyTarget, run_agent
+
+    if settings.client.ably_key and not hub:
+        target = AblyTarget(settings.client.ably_key)
+    else:
+        from tui_session.hub.auth import AuthStore
+
+        hub_host, _, hub_port = (hub or f"127.0.0.1:{settings.hub.port}").rpartition(":")
+        key = AuthStore(settings.hub.data_dir).root_key()
+        target = AblyTarget(key, hub_host or "127.0.0.1", int(hub_port))
+    run_agent(settings.agent, target, settings.hub.data_dir)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address of the hub.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port of the hub.")] = None,
+    agent_port: Annotated[int | None, typer.Option(help="Port of the agent's HTTP API.")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Directory for the database, keys and run ledger.")
+    ] = None,
+    model: Annotated[str | None, ModelOptions["model"]] = None,
+    base_url: Annotated[str | None, ModelOptions["base_url"]] = None,
+    api: Annotated[str | None, ModelOptions["api"]] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run the hub and the agent service in one process (what `chat` starts when needed)."""
+    settings = _settings(
+        config,
+        {
+            "hub": {"host": host, "port": port, "data_dir": data_dir},
+            "agent": {"port": agent_port, "model": model, "base_url": base_url, "api": api},
+        },
+    )
+    from tui_session.serve import run_serve
+
+    run_serve(settings)
+
+
+@app.command()
+def chat(
+    session: Annotated[
+        str | None, typer.Option(help="Session id to join. Default: a new one.")
+    ] = None,
+    channel: Annotated[
+        str | None, typer.Option(help="Raw channel name to join (instead of --session).")
+    ] = None,
+    user: Annotated[str | None, typer.Option(help="Your user name. Default: the OS user.")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="This device's name. Default: host name + terminal.")
+    ] = None,
+    endpoint: Annotated[
+        str | None, typer.Option(help="local | ably | HOST:PORT (a hub elsewhere).")
+    ] = None,
+    agent_url: Annotated[str | None, typer.Option(help="The agent service's base URL.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Open the terminal client on a session (starting a local hub when none is reachable)."""
+    from tui_session.tui import launch as launching
+
+    overrides: dict[str, Any] = {
+        "client.user": user,
+        "client.device": device or launching.default_device(),
+        "client.agent_url": agent_url,
+        **launching.endpoint_overrides(endpoint),
+    }
+    settings = _settings(config, overrides)
+    try:
+        plan = launching.plan(settings, session=session, channel=channel, endpoint_flag=endpoint)
+        has_serve = any((c.name or c.callback.__name__) == "serve" for c in app.registered_commands)
+        plan = launching.ensure_local_server(plan, has_serve=has_serve, config=config)
+    except launching.LaunchError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=1) from err
+    if plan.started_server:
+        typer.echo(
+            f"started `tui-session {plan.started_server}` in the background "
+            f"(logs in {paths.log_dir()})"
+        )
+    if plan.created:
+        typer.echo(f"new session; join it from another terminal with:\n  {plan.join}")
+    from tui_session.tui.app import make_app
+
+    chat_app = make_app(settings, launching.session_factory(settings), launching.chat_options(plan))
+    chat_app.run()
+    if plan.created:
+        typer.echo(f"to come back to this session: {plan.join}")
+
+
 @app.command()
 def where(config: ConfigOption = None) -> None:
     """Print the config file, data directory and log directory in use."""

@@ -115,10 +115,41 @@ class AgentSettings:
     api: str = "responses"
     base_url: str | None = None
     api_key: str | None = None
+    # Seconds without an event from the model before its call counts as failed.
+    model_timeout_s: float = 60.0
+    # Tokens per second of the offline demo model (0: as fast as it can).
+    demo_pace: float = 40.0
+    # The agent's own clientId on the channel, and the name it shows in presence.
+    client_id: str = "agent"
+    name: str = "tui-session agent"
+    # Turns one session may run at once; one more is refused with HTTP 429.
+    max_runs_per_session: int = 4
+    # Seconds the service looks for the input a POST names before answering 404 (104010).
+    trigger_deadline_s: float = 10.0
+    # Model deltas are coalesced into one append per stream for this long (first goes at once).
+    append_window_ms: int = 40
+    # "continue", or "stop": cancel a turn when no user device has watched its session for
+    # unwatched_grace_s seconds.
+    when_unwatched: str = "continue"
+    unwatched_grace_s: float = 30.0
+    # ClientIds (comma-separated) that may cancel anyone's turn, besides its owner.
+    operators: str = ""
+    # When set, POST /api/chat and GET /api/token need "Authorization: Bearer <secret>"; when
+    # unset they answer only on loopback.
+    auth_secret: str | None = None
+    # ClientIds (comma-separated) /api/token issues tokens for; empty: any.
+    token_client_ids: str = ""
 
     def __post_init__(self) -> None:
         _check(0 <= self.port <= 65535, f"agent.port must be 0..65535, got {self.port}")
         _check(self.api in AGENT_APIS, f"agent.api must be one of {AGENT_APIS}, got {self.api!r}")
+        _check(self.max_runs_per_session >= 1, "agent.max_runs_per_session must be >= 1")
+        _check(
+            self.when_unwatched in ("continue", "stop"),
+            f"agent.when_unwatched must be 'continue' or 'stop', got {self.when_unwatched!r}",
+        )
+        _check(self.model_timeout_s > 0, "agent.model_timeout_s must be > 0")
+        _check(self.demo_pace >= 0, "agent.demo_pace must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,342 @@
+"""The agent service: HTTP routes, the sessions it serves, presence, and its turns' lifecycle.
+
+- `POST /api/chat` `{inputEventId, sessionName}` (the invocation of §3.3): locates the input on
+  the channel, answers with the run's ids, and runs the turn in a task (`turns.TurnDriver`).
+- `GET /api/token?clientId=`: a token request signed with the app key, bound to that clientId,
+  limited to session channels.
+- `GET /health`: version, model, counts.
+The service enters presence on each session it serves (kind `agent`, with its status), ends
+its turns on shutdown, and on start ends, with `error`, the turns a killed predecessor left
+open (`ledger.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tui_session import __version__
+from tui_session.agent.ledger import RunLedger
+from tui_session.agent.models import ModelBackend
+from tui_session.agent.orphans import end_open_run
+from tui_session.agent.tools import ToolSpec
+from tui_session.agent.turns import Turn, TurnDriver
+from tui_session.config import AgentSettings
+from tui_session.protocol import ErrorCode, ProtocolError, RunReason, parse_invocation
+from tui_session.transport.agent import AgentSession
+
+log = logging.getLogger(__name__)
+
+SESSION_CHANNELS = "session:*"
+CLIENT_CAPABILITY = {SESSION_CHANNELS: ["publish", "subscribe", "presence", "history"]}
+TOO_MANY_RUNS = 42910  # HTTP 429, an Ably-style code for "rate limit"
+PRESENCE_DEBOUNCE_S = 0.2
+
+TokenRequester = Callable[[str], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class ServedSession:
+    """A session channel this service is attached to."""
+
+    name: str
+    agent: AgentSession
+    turns: dict[str, Turn] = field(default_factory=dict)
+    last_status: str = "idle"
+    watchers: int = 0  # user devices present
+    unwatched_timer: asyncio.TimerHandle | None = None
+
+    def status(self) -> str:
+        states = {turn.status for turn in self.turns.values()}
+        for status in ("streaming", "thinking", "waiting for approval"):
+            if status in states:
+                return status
+        return "idle"
+
+
+class AgentService:
+    def __init__(
+        self,
+        settings: AgentSettings,
+        realtime: Any,
+        backend: ModelBackend,
+        tools: list[ToolSpec],
+        *,
+        ledger: RunLedger,
+        token_requester: TokenRequester | None = None,
+    ) -> None:
+        self.settings = settings
+        self.realtime = realtime
+        self.backend = backend
+        self.ledger = ledger
+        self.token_requester = token_requester
+        self.driver = TurnDriver(backend, tools, self._on_turn_status)
+        self.sessions: dict[str, ServedSession] = {}
+        self._session_locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._presence_dirty: set[str] = set()
+        self._presence_task: asyncio.Task[None] | None = None
+        self.operators = {o.strip() for o in settings.operators.split(",") if o.strip()}
+        self.token_client_ids = {
+            c.strip() for c in settings.token_client_ids.split(",") if c.strip()
+        }
+        self.started_at = time.time()
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect, then end the turns a killed predecessor left open (§7.14)."""
+        await asyncio.wait_for(_connected(self.realtime), 15)
+        for session_name, run_ids in self.ledger.open_runs().items():
+            try:
+                served = await self._session(session_name)
+                for run_id in run_ids:
+                    await end_open_run(served.agent, run_id, "agent restarted")
+                    self.ledger.forget(session_name, run_id)
+            except Exception:
+                log.exception("could not end orphaned runs of %s", session_name)
+
+    async def stop(self, reason: str = "agent shutting down") -> None:
+        """End every turn in flight with `error` (reason), leave presence, close."""
+        for served in list(self.sessions.values()):
+            for turn in list(served.turns.values()):
+                with contextlib.suppress(Exception):
+                    await turn.run.end(RunReason.ERROR, error_message=reason)
+                self.ledger.forget(served.name, turn.run.run_id)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._presence_task is not None:
+            self._presence_task.cancel()
+        for served in list(self.sessions.values()):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(served.agent.channel.presence.leave(), 5)
+            with contextlib.suppress(Exception):
+                await served.agent.detach()
+        await self.backend.aclose()
+
+    def application(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024)
+        app.router.add_post("/api/chat", self.handle_chat)
+        app.router.add_get("/api/token", self.handle_token)
+        app.router.add_get("/health", self.handle_health)
+        return app
+
+    # ---- HTTP ------------------------------------------------------------------------------
+
+    def _authorised(self, request: web.Request) -> web.Response | None:
+        secret = self.settings.auth_secret
+        if secret:
+            if request.headers.get("Authorization", "") != f"Bearer {secret}":
+                return _error(401, 40101, "this agent service needs Authorization: Bearer <secret>")
+            return None
+        remote = request.remote or ""
+        try:
+            loopback = ipaddress.ip_address(remote).is_loopback
+        except ValueError:
+            loopback = remote in ("", "localhost")
+        if not loopback:
+            return _error(
+                403, 40300, "this agent service answers only this machine; set agent.auth_secret"
+            )
+        return None
+
+    async def handle_chat(self, request: web.Request) -> web.Response:
+        refused = self._authorised(request)
+        if refused is not None:
+            return refused
+        try:
+            body = json.loads(await request.read() or b"null")
+            parse_invocation(body)
+        except (ValueError, ProtocolError) as exc:
+            return _error(400, 40000, f"bad invocation body: {_reason(exc)}")
+        session_name = body["sessionName"]
+        served = await self._session(session_name)
+        if len(served.turns) >= self.settings.max_runs_per_session:
+            return _error(
+                429,
+                TOO_MANY_RUNS,
+                f"session {session_name!r} already has {len(served.turns)} turns running "
+                f"(the limit is {self.settings.max_runs_per_session}); wait for one to end "
+                "or cancel one",
+            )
+        try:
+            run = await served.agent.create_run(
+                body,
+                on_steer=self._on_steer,
+                trigger_deadline_s=self.settings.trigger_deadline_s,
+            )
+        except ProtocolError as exc:
+            status = 404 if exc.code == ErrorCode.INPUT_EVENT_NOT_FOUND else 400
+            return _error(status, int(exc.code), str(exc))
+        if run.duplicate:  # this input already has a run (§7.12): answer with it
+            return web.json_response(run.ids())
+        turn = Turn(run, session_name)
+        served.turns[run.run_id] = turn
+        self.ledger.record(session_name, run.run_id)
+        self._spawn(self._drive(served, turn))
+        return web.json_response(run.ids())
+
+    async def handle_token(self, request: web.Request) -> web.Response:
+        refused = self._authorised(request)
+        if refused is not None:
+            return refused
+        client_id = request.query.get("clientId", "").strip()
+        if not client_id or client_id == "*":
+            return _error(400, 40000, "clientId is required (and may not be '*')")
+        if self.token_client_ids and client_id not in self.token_client_ids:
+            return _error(403, 40160, f"no tokens are issued for clientId {client_id!r}")
+        if self.token_requester is None:
+            return _error(501, 40000, "this agent service issues no tokens")
+        return web.json_response(await self.token_requester(client_id))
+
+    async def handle_health(self, _request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "status": "ok",
+                "version": __version__,
+                "model": self.backend.name,
+                "demo": self.backend.is_demo,
+                "sessions": len(self.sessions),
+                "runs": sum(len(s.turns) for s in self.sessions.values()),
+                "uptime_s": round(time.time() - self.started_at, 1),
+            }
+        )
+
+    # ---- sessions --------------------------------------------------------------------------
+
+    async def _session(self, name: str) -> ServedSession:
+        """The served session for a channel: attach and enter presence the first time."""
+        served = self.sessions.get(name)
+        if served is not None:
+            return served
+        lock = self._session_locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            served = self.sessions.get(name)
+            if served is not None:
+                return served
+            agent = await AgentSession.connect(
+                self.realtime,
+                name,
+                operators=self.operators,
+                rollup_window_s=self.settings.append_window_ms / 1000,
+            )
+            served = ServedSession(name, agent)
+            await agent.channel.presence.enter(self._presence_data("idle"))
+            await agent.channel.presence.subscribe(lambda _m: self._on_presence(served))
+            self.sessions[name] = served
+            self._on_presence(served)
+            return served
+
+    def _presence_data(self, status: str) -> dict[str, Any]:
+        return {
+            "kind": "agent",
+            "role": "agent",
+            "name": self.settings.name,
+            "model": self.backend.name,
+            "demo": self.backend.is_demo,
+            "status": status,
+        }
+
+    def _on_turn_status(self, _run_id: str, _status: str) -> None:
+        for name in self.sessions:
+            self._presence_dirty.add(name)
+        if self._presence_task is None or self._presence_task.done():
+            self._presence_task = asyncio.get_running_loop().create_task(self._flush_presence())
+
+    async def _flush_presence(self) -> None:
+        """Publish changed agent statuses, at most every PRESENCE_DEBOUNCE_S."""
+        while self._presence_dirty:
+            await asyncio.sleep(PRESENCE_DEBOUNCE_S)
+            dirty, self._presence_dirty = self._presence_dirty, set()
+            for name in dirty:
+                served = self.sessions.get(name)
+                if served is None or served.status() == served.last_status:
+                    continue
+                served.last_status = served.status()
+                with contextlib.suppress(Exception):
+                    await served.agent.channel.presence.update(
+                        self._presence_data(served.last_status)
+                    )
+
+    def _on_presence(self, served: ServedSession) -> None:
+        """Presence-aware cost control: with when_unwatched = stop, a session nobody watches
+        has its turns cancelled after the grace time."""
+        if self.settings.when_unwatched != "stop":
+            return
+        self._spawn(self._count_watchers(served))
+
+    async def _count_watchers(self, served: ServedSession) -> None:
+        members = await served.agent.channel.presence.get()
+        served.watchers = sum(1 for m in members if _is_user_device(m.data))
+        loop = asyncio.get_running_loop()
+        if served.watchers:
+            if served.unwatched_timer is not None:
+                served.unwatched_timer.cancel()
+                served.unwatched_timer = None
+        elif served.unwatched_timer is None:
+            served.unwatched_timer = loop.call_later(
+                self.settings.unwatched_grace_s, self._stop_unwatched, served
+            )
+
+    def _stop_unwatched(self, served: ServedSession) -> None:
+        served.unwatched_timer = None
+        if served.watchers:
+            return
+        reason = (
+            f"Stopped: nobody has watched this session for {self.settings.unwatched_grace_s:g} s "
+            "(agent.when_unwatched = stop)."
+        )
+        for turn in list(served.turns.values()):
+            turn.stop(reason)
+
+    # ---- turns -----------------------------------------------------------------------------
+
+    async def _drive(self, served: ServedSession, turn: Turn) -> None:
+        try:
+            await self.driver.drive(turn)
+        finally:
+            served.turns.pop(turn.run.run_id, None)
+            if turn.run.status != "suspended":
+                self.ledger.forget(served.name, turn.run.run_id)
+            self._on_turn_status(turn.run.run_id, "done")
+
+    def _on_steer(self, _steer: Any, run: Any) -> None:
+        """A steer arrived: stop the model call in flight; the next pass answers the steer."""
+        for served in self.sessions.values():
+            turn = served.turns.get(run.run_id)
+            if turn is not None:
+                turn.steered.set()
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _is_user_device(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("kind") == "client"
+
+
+async def _connected(realtime: Any) -> None:
+    if realtime.connection.state.value != "connected":
+        await realtime.connection.once_async("connected")
+
+
+def _reason(exc: Exception) -> str:
+    return exc.args[-1] if isinstance(exc, ProtocolError) and exc.args else str(exc)
+
+
+def _error(status: int, code: int, message: str) -> web.Response:
+    return web.json_response(
+        {"error": {"code": code, "statusCode": status, "message": message}}, status=status
+    )

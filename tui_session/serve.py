@@ -1,0 +1,44 @@
+"""`tui-session serve`: the hub and the agent service in one process (the embedded default)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from tui_session.agent.launch import AblyTarget, RunningAgent, start_agent, until_signalled
+from tui_session.config import Settings
+from tui_session.hub.server import RunningHub, start_hub
+
+
+@dataclass
+class RunningServe:
+    hub: RunningHub
+    agent: RunningAgent
+
+    async def stop(self) -> None:
+        await self.agent.stop()
+        await self.hub.stop()
+
+
+async def start_serve(settings: Settings) -> RunningServe:
+    hub = await start_hub(settings.hub)
+    target = AblyTarget(hub.hub.auth.root_key(), "127.0.0.1", hub.port)
+    agent = await start_agent(settings.agent, target, settings.hub.data_dir)
+    return RunningServe(hub, agent)
+
+
+def run_serve(settings: Settings) -> None:
+    async def main() -> None:
+        running = await start_serve(settings)
+        print(
+            f"tui-session serve: hub on {settings.hub.host}:{running.hub.port}, agent on "
+            f"http://{settings.agent.host}:{running.agent.port} "
+            f"(model {running.agent.service.backend.name})",
+            flush=True,
+        )
+        try:
+            await until_signalled()
+        finally:
+            await running.stop()
+
+    asyncio.run(main())
