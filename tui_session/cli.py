@@ -71,11 +71,13 @@ def hub(
     run_hub(settings.hub)
 
 
-ModelOptions = {
-    "model": typer.Option(help='Model name ("offline-demo" for the offline demo model).'),
-    "base_url": typer.Option(help="OpenAI-compatible server base URL."),
-    "api": typer.Option(help='"responses" or "chat" (Chat Completions servers).'),
-}
+ModelOption = Annotated[
+    str | None, typer.Option(help='Model name ("offline-demo" for the offline demo model).')
+]
+BaseUrlOption = Annotated[str | None, typer.Option(help="OpenAI-compatible server base URL.")]
+ApiOption = Annotated[
+    str | None, typer.Option(help='"responses" or "chat" (Chat Completions servers).')
+]
 
 
 @app.command()
@@ -91,9 +93,9 @@ def agent(
     data_dir: Annotated[
         Path | None, typer.Option(help="The hub's data dir (its key) and the run ledger.")
     ] = None,
-    model: Annotated[str | None, ModelOptions["model"]] = None,
-    base_url: Annotated[str | None, ModelOptions["base_url"]] = None,
-    api: Annotated[str | None, ModelOptions["api"]] = None,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    api: ApiOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Run the agent service alone, against a hub or Ably's cloud."""
@@ -102,17 +104,10 @@ def agent(
         config,
         {"agent": overrides, "hub": {"data_dir": data_dir}, "client": {"ably_key": ably_key}},
     )
-    from tui_session.agent.launch import AblyTarget, run_agent
+    from tui_session.agent.launch import run_agent
+    from tui_session.serve import agent_target
 
-    if settings.client.ably_key and not hub:
-        target = AblyTarget(settings.client.ably_key)
-    else:
-        from tui_session.hub.auth import AuthStore
-
-        hub_host, _, hub_port = (hub or f"127.0.0.1:{settings.hub.port}").rpartition(":")
-        key = AuthStore(settings.hub.data_dir).root_key()
-        target = AblyTarget(key, hub_host or "127.0.0.1", int(hub_port))
-    run_agent(settings.agent, target, settings.hub.data_dir)
+    run_agent(settings.agent, agent_target(settings, hub), settings.hub.data_dir)
 
 
 @app.command()
@@ -123,9 +118,9 @@ def serve(
     data_dir: Annotated[
         Path | None, typer.Option(help="Directory for the database, keys and run ledger.")
     ] = None,
-    model: Annotated[str | None, ModelOptions["model"]] = None,
-    base_url: Annotated[str | None, ModelOptions["base_url"]] = None,
-    api: Annotated[str | None, ModelOptions["api"]] = None,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    api: ApiOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Run the hub and the agent service in one process (what `chat` starts when needed)."""

@@ -257,3 +257,34 @@ def event_dict(event: Any) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ValueError(f"event without a type: {data!r}"[:200])
     return data
+
+
+class HttpBackend:
+    """What the OpenAI-compatible backends share: one SDK client for one endpoint and model."""
+
+    is_demo = False
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        logger: logging.Logger = log,
+    ) -> None:
+        self.name = model
+        self._client = make_client(
+            base_url,
+            api_key,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            max_retries=max_retries,
+        )
+        self.endpoint = endpoint_of(self._client)
+        self._log = logger
+
+    async def aclose(self) -> None:
+        await self._client.close()

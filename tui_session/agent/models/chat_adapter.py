@@ -29,13 +29,9 @@ from tui_session.agent.tools import ToolSpec
 from tui_session.protocol.projection import to_chat_messages
 
 from .base import (
-    DEFAULT_CONNECT_TIMEOUT_S,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT_S,
+    HttpBackend,
     ModelError,
-    endpoint_of,
     log,
-    make_client,
     map_sdk_error,
 )
 
@@ -371,41 +367,16 @@ def _part(part_type: str, text: str) -> dict[str, Any]:
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
-class ChatBackend:
+class ChatBackend(HttpBackend):
     """Streams `/v1/chat/completions` and yields Responses events through `ChatAdapter`.
 
     Like the Responses backend it brackets the answer with `response.created` and
     `response.completed` (or `response.incomplete` for `length` / `content_filter`).
     """
 
-    is_demo = False
-
-    def __init__(
-        self,
-        model: str,
-        *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        new_id: IdFactory = random_ids,
-        logger: logging.Logger = log,
-    ) -> None:
-        self.name = model
-        self._client = make_client(
-            base_url,
-            api_key,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            max_retries=max_retries,
-        )
-        self.endpoint = endpoint_of(self._client)
+    def __init__(self, model: str, *, new_id: IdFactory = random_ids, **options: Any) -> None:
+        super().__init__(model, **options)
         self._new_id = new_id
-        self._log = logger
-
-    async def aclose(self) -> None:
-        await self._client.close()
 
     async def stream(
         self, context: list[dict[str, Any]], *, tools: list[ToolSpec] | None = None

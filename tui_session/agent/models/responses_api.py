@@ -5,7 +5,6 @@ Works with OpenAI and with servers that implement streaming Responses (vLLM, rec
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,50 +13,18 @@ import openai
 from tui_session.agent.tools import ToolSpec
 
 from .base import (
-    DEFAULT_CONNECT_TIMEOUT_S,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT_S,
     EventFilter,
+    HttpBackend,
     ModelError,
-    endpoint_of,
     event_dict,
-    log,
-    make_client,
     map_sdk_error,
 )
 
 _TERMINAL = frozenset({"response.completed", "response.incomplete"})
 
 
-class ResponsesBackend:
+class ResponsesBackend(HttpBackend):
     """Streams `/v1/responses` and yields its events, filtered to what the codec carries."""
-
-    is_demo = False
-
-    def __init__(
-        self,
-        model: str,
-        *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        logger: logging.Logger = log,
-    ) -> None:
-        self.name = model
-        self._client = make_client(
-            base_url,
-            api_key,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            max_retries=max_retries,
-        )
-        self.endpoint = endpoint_of(self._client)
-        self._log = logger
-
-    async def aclose(self) -> None:
-        await self._client.close()
 
     async def stream(
         self, context: list[dict[str, Any]], *, tools: list[ToolSpec] | None = None
