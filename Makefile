@@ -21,16 +21,17 @@ $(NODE_STAMP): $(NODE_DIR)/package.json
 		cd $(NODE_DIR) && npm install --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
 	else echo "npm not found: node interop tests will be skipped"; fi
 
-# Until the terminal client lands, the main job is the hub itself.
+# The terminal client on session $(SESSION); it starts a local hub in the background if needed.
+# A second terminal joins with: tui-session chat --session demo --device phone
 chat: $(STAMP)
-	$(BIN)/tui-session hub --port 8470
+	$(BIN)/tui-session chat --session $(SESSION)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 test: $(STAMP) $(NODE_STAMP) lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not soak"
 
 bench: $(STAMP)
 	$(BIN)/python bench/hub.py

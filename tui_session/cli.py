@@ -166,8 +166,7 @@ def chat(
     settings = _settings(config, overrides)
     try:
         plan = launching.plan(settings, session=session, channel=channel, endpoint_flag=endpoint)
-        has_serve = any((c.name or c.callback.__name__) == "serve" for c in app.registered_commands)
-        plan = launching.ensure_local_server(plan, has_serve=has_serve, config=config)
+        plan = launching.ensure_local_server(plan, config=config)
     except launching.LaunchError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=1) from err

@@ -1,0 +1,137 @@
+"""Generate screenshots/*.svg from the real app: a real hub in this process, the scripted
+test agent, real ClientSessions, the app built by the same `make_app` the CLI uses.
+
+    .venv/bin/python scripts/screenshots.py [--out screenshots]
+
+Includes two devices side by side in one session (two app instances, one image).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+
+from tests.tui import scene as s  # noqa: E402
+from tests.tui.helpers import wait_for  # noqa: E402
+from tests.tui.scene import CHANNEL, Scene  # noqa: E402
+from tui_session.config import Settings  # noqa: E402
+from tui_session.tui.app import make_app  # noqa: E402
+from tui_session.tui.options import ChatOptions, OpenSession  # noqa: E402
+
+SIZE = (110, 34)
+
+
+async def single(out: Path, name: str, steps, *, size=SIZE) -> None:
+    scene = Scene(Path(tempfile.mkdtemp()) / "hub")
+    app = scene.app()
+    async with app.run_test(size=size) as pilot:
+        await s.opened(pilot)
+        await steps(scene, pilot)
+        await pilot.pause()
+        (out / f"{name}.svg").write_text(app.export_screenshot(title=name))
+    print(f"wrote {out / name}.svg")
+
+
+async def conversation(scene: Scene, pilot) -> None:
+    await scene.join_device("bob", "desktop")
+    await s.members(pilot, 3)
+    await s.send(pilot, "what is a durable session?")
+    await s.shows(pilot, 0, s.answer_for("what is a durable session?"), status="complete")
+    await s.send(pilot, "slow and why does it matter?")
+    await s.shows(pilot, 1, s.partial("slow and why does it matter?"), status="active")
+
+
+async def approval(scene: Scene, pilot) -> None:
+    await s.members(pilot, 2)
+    await s.send(pilot, "delete my temp files")
+    await wait_for(pilot, lambda: pilot.app.chat.approval)
+    await pilot.pause(0.1)
+
+
+async def wire(scene: Scene, pilot) -> None:
+    await s.members(pilot, 2)
+    await pilot.press("ctrl+l")
+    await s.send(pilot, "show me the wire")
+    await s.shows(pilot, 0, s.answer_for("show me the wire"), status="complete")
+
+
+async def side_by_side(out: Path) -> None:
+    """Two devices of one session in one image: alice's laptop and bob's phone."""
+    scene = Scene(Path(tempfile.mkdtemp()) / "hub")
+    hub = await scene.start()
+    assert scene.agent is not None
+    from tui_session.transport.client import ClientSession
+
+    async def factory_for(user: str, device: str):
+        async def factory(channel: str) -> OpenSession:
+            session = await ClientSession.connect(
+                hub.realtime(user), channel, agent_url=scene.agent.url, device=device
+            )
+            return OpenSession(session, session.close)
+
+        return factory
+
+    options = ChatOptions(CHANNEL, endpoint_label="local hub", spinner=False, notify=False)
+    laptop = make_app(Settings(), await factory_for("alice", "laptop"), options)
+    phone = make_app(Settings(), await factory_for("bob", "phone"), options)
+    async with laptop.run_test(size=(90, 34)) as a, phone.run_test(size=(60, 34)) as b:
+        await s.opened(a)
+        await s.opened(b)
+        await wait_for(a, lambda: len(laptop.chat.controller.session.members) >= 3)
+        await wait_for(b, lambda: len(phone.chat.controller.session.members) >= 3)
+        await s.send(a, "slow plan a trip to the mountains")
+        text = s.partial("slow plan a trip to the mountains")
+        await s.shows(a, 0, text, status="active")
+        await s.shows(b, 0, text, status="active")
+        left = laptop.export_screenshot(title="alice · laptop")
+        right = phone.export_screenshot(title="bob · phone")
+    await scene.close()
+    (out / "two-devices-laptop.svg").write_text(left)
+    (out / "two-devices-phone.svg").write_text(right)
+    (out / "two-devices.svg").write_text(combine(left, right))
+    print(f"wrote {out / 'two-devices.svg'}")
+
+
+def combine(left: str, right: str) -> str:
+    """Place two SVG screenshots next to each other in one SVG."""
+    import re
+
+    def size(svg: str) -> tuple[float, float]:
+        match = re.search(r'viewBox="0 0 ([\d.]+) ([\d.]+)"', svg)
+        assert match, "screenshot without a viewBox"
+        return float(match.group(1)), float(match.group(2))
+
+    (lw, lh), (rw, rh) = size(left), size(right)
+    width, height = lw + rw + 20, max(lh, rh)
+
+    def nested(svg: str, x: float) -> str:
+        body = re.sub(r"^<svg ", f'<svg x="{x}" y="0" ', svg.strip(), count=1)
+        return body
+
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}">\n{nested(left, 0)}\n{nested(right, lw + 20)}\n</svg>\n'
+    )
+
+
+async def main(out: Path) -> None:
+    await single(out, "conversation", conversation)
+    await single(out, "tool-approval", approval)
+    await single(out, "wire-pane", wire, size=(140, 34))
+    await side_by_side(out)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
+    target = parser.parse_args().out
+    target.mkdir(parents=True, exist_ok=True)
+    asyncio.run(main(target))

@@ -1,0 +1,72 @@
+"""The app factory shared by the CLI, the tests and the screenshot script.
+
+`make_app(settings, session_or_factory, options=...)` returns a `ChatApp`. The app itself only
+hosts the chat screen and closes the session on exit; the screen routes, the controller
+bridges to the session, the widgets render.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual.app import App
+
+from tui_session.config import Settings
+from tui_session.transport.client import ClientSession
+
+from .commands import SessionCommands
+from .options import ChatOptions, OpenSession, SessionFactory
+from .screens.chat import ChatScreen
+
+
+class ChatApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "tui-session"
+    COMMANDS = App.COMMANDS | {SessionCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+
+    def __init__(
+        self,
+        settings: Settings,
+        factory: SessionFactory,
+        options: ChatOptions,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.options = options
+        self.chat = ChatScreen(options, factory, clock=clock)
+
+    def on_mount(self) -> None:
+        self.push_screen(self.chat)
+
+    async def on_unmount(self) -> None:
+        await self.chat.close_session()
+
+
+def make_app(
+    settings: Settings,
+    session: ClientSession | OpenSession | SessionFactory,
+    options: ChatOptions,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> ChatApp:
+    """An app on an open session (the caller closes it) or on a factory (called with the
+    session name on the app's event loop; what it opens is closed when the app exits)."""
+    if isinstance(session, ClientSession):
+        opened = OpenSession(session)
+        factory: SessionFactory = _ready(opened)
+    elif isinstance(session, OpenSession):
+        factory = _ready(session)
+    else:
+        factory = session
+    return ChatApp(settings, factory, options, clock=clock)
+
+
+def _ready(opened: OpenSession) -> SessionFactory:
+    async def factory(_channel: str) -> OpenSession:
+        return opened
+
+    return factory

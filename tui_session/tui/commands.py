@@ -1,0 +1,103 @@
+"""Command palette commands: cancel one chosen turn, copy a message, show the join command,
+switch session, retry a prompt whose agent was not reached."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label
+
+from tui_session.transport.client_model import PromptView, TurnView
+
+if TYPE_CHECKING:
+    from tui_session.tui.screens.chat import ChatScreen
+
+
+def _snippet(text: str, width: int = 50) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class SessionCommands(Provider):
+    def _chat(self) -> ChatScreen | None:
+        from tui_session.tui.screens.chat import ChatScreen
+
+        for screen in reversed(self.app.screen_stack):
+            if isinstance(screen, ChatScreen):
+                return screen
+        return None
+
+    def _commands(self) -> list[tuple[str, Callable[[], Any], str]]:
+        chat = self._chat()
+        if chat is None:
+            return []
+        out: list[tuple[str, Callable[[], Any], str]] = [
+            ("Show the join command", chat.show_join_command, "How another terminal joins"),
+            ("Switch session…", chat.ask_switch_session, "Open another session by id"),
+            ("Toggle the wire pane", chat.action_toggle_wire, "Raw channel events"),
+        ]
+        controller = chat.controller
+        if controller is None:
+            return out
+        for view in controller.cancellable_turns():
+            owner = "your" if view.own else f"{view.client_id}'s"
+            title = f"Cancel turn: {owner} · {_snippet(view.text) or view.label}"
+            out.append((title, partial(chat.cancel_turn, view.run_id), "Cancel this one turn"))
+        for entry in controller.session.transcript():
+            if isinstance(entry, PromptView):
+                who = "your prompt" if entry.own else f"{entry.client_id}'s prompt"
+                text = entry.text
+                if entry.own and entry.status in ("agent not reached", "waiting for agent"):
+                    out.append(
+                        (
+                            f"Retry: {_snippet(text)}",
+                            partial(chat.retry, entry.cmid),
+                            "Wake the agent again for this prompt",
+                        )
+                    )
+            else:
+                assert isinstance(entry, TurnView)
+                who, text = "answer", entry.text
+            if text:
+                out.append(
+                    (
+                        f"Copy {who}: {_snippet(text)}",
+                        partial(chat.copy_text, text),
+                        "Copy to the clipboard (OSC 52)",
+                    )
+                )
+        return out
+
+    async def discover(self) -> Hits:
+        for title, callback, help_text in self._commands()[:12]:
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, callback, help_text in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)
+
+
+class SwitchSessionScreen(ModalScreen[str | None]):
+    """Ask for a session id."""
+
+    BINDINGS = [("escape", "dismiss_none", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="switch-session"):
+            yield Label("Session id to open:")
+            yield Input(placeholder="e.g. demo", id="session-id")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)

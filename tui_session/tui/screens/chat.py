@@ -1,0 +1,507 @@
+"""The chat screen: lays out the widgets, routes controller messages to them, and maps keys
+to controller intents. Bindings know the state (`check_action`): a key that makes no sense
+right now is shown dimmed and does nothing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from tui_session.transport.client_model import PromptView, TurnView
+from tui_session.tui import messages as m
+from tui_session.tui.controller import SessionController
+from tui_session.tui.options import ChatOptions, OpenSession, SessionFactory
+from tui_session.tui.widgets import (
+    ActiveTurnsStrip,
+    Composer,
+    ConnectionBanner,
+    PresenceBar,
+    SessionHeader,
+    Transcript,
+    WirePane,
+)
+from tui_session.tui.widgets.status import agent_model
+from tui_session.tui.widgets.turn import ApprovalBar
+
+SESSION_ACTIONS = {
+    "cancel_mine",
+    "steer",
+    "cancel_and_send",
+    "send_alongside",
+    "cancel_all",
+    "load_older",
+    "approve",
+    "deny",
+    "edit_last",
+    "regenerate",
+    "switch_branch",
+}
+
+
+DIMMED_WHEN_OFF = {"cancel_mine", "steer", "cancel_and_send", "send_alongside", "cancel_all"}
+
+
+class ChatScreen(Screen):
+    CSS_PATH = "chat.tcss"
+
+    BINDINGS = [
+        Binding(
+            "escape",
+            "cancel_mine",
+            "Cancel mine",
+            id="session.cancel_mine",
+            tooltip="Cancel my active turns (barge-in)",
+        ),
+        Binding(
+            "ctrl+r",
+            "steer",
+            "Steer",
+            id="session.steer",
+            tooltip="Redirect: steer my active turn with the composer text",
+        ),
+        Binding(
+            "ctrl+t",
+            "cancel_and_send",
+            "Cancel+send",
+            id="session.cancel_and_send",
+            tooltip="Cancel my active turn and send the composer text as a new turn",
+        ),
+        Binding(
+            "ctrl+n",
+            "send_alongside",
+            "Alongside",
+            id="session.send_alongside",
+            tooltip="Send the composer text as another turn while mine runs",
+        ),
+        Binding(
+            "ctrl+g",
+            "cancel_all",
+            "Cancel all",
+            id="session.cancel_all",
+            tooltip="Cancel every active turn in the session (press twice)",
+        ),
+        Binding(
+            "ctrl+o,f5",
+            "load_older",
+            "Older",
+            id="session.load_older",
+            tooltip="Load older history",
+        ),
+        Binding(
+            "alt+y,f8",
+            "approve",
+            "Approve",
+            id="session.approve",
+            priority=True,
+            tooltip="Approve the tool call waiting for approval",
+        ),
+        Binding(
+            "alt+n,f9",
+            "deny",
+            "Deny",
+            id="session.deny",
+            priority=True,
+            tooltip="Deny the tool call waiting for approval",
+        ),
+        Binding(
+            "f2",
+            "edit_last",
+            "Edit",
+            id="session.edit_last",
+            tooltip="Edit my last prompt (press again to stop editing)",
+        ),
+        Binding(
+            "f3",
+            "regenerate",
+            "Regen",
+            id="session.regenerate",
+            tooltip="Regenerate the last answer",
+        ),
+        Binding(
+            "f4",
+            "switch_branch",
+            "Branch",
+            id="session.switch_branch",
+            tooltip="Show the next branch (edit or regenerate alternative)",
+        ),
+        Binding(
+            "ctrl+l",
+            "toggle_wire",
+            "Wire",
+            id="view.toggle_wire",
+            tooltip="Show or hide the raw channel events",
+        ),
+    ]
+
+    mine_busy: reactive[bool] = reactive(False, bindings=True)
+    any_busy: reactive[bool] = reactive(False, bindings=True)
+    approval: reactive[bool] = reactive(False, bindings=True)
+    has_older: reactive[bool] = reactive(False, bindings=True)
+    can_edit: reactive[bool] = reactive(False, bindings=True)
+    can_regenerate: reactive[bool] = reactive(False, bindings=True)
+    has_branches: reactive[bool] = reactive(False, bindings=True)
+    ready: reactive[bool] = reactive(False, bindings=True)
+
+    def __init__(
+        self,
+        options: ChatOptions,
+        factory: SessionFactory,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.options = options
+        self.factory = factory
+        self.clock = clock
+        self.controller: SessionController | None = None
+        self.opened: OpenSession | None = None
+        self._confirm_cancel_all_until = 0.0
+        self.connection_log: list[str] = []  # every connection state seen, for diagnostics
+
+    # --- layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        header = SessionHeader(id="header")
+        header.session_name = self.options.session_name
+        header.endpoint = self.options.endpoint_label
+        yield header
+        yield PresenceBar(id="presence")
+        yield ConnectionBanner(id="banner")
+        with Horizontal(id="main"):
+            yield Transcript(id="transcript")
+            yield WirePane(id="wire")
+        yield Static("↓ new messages below (click, or scroll down)", id="unseen")
+        yield ActiveTurnsStrip(spinner=self.options.spinner, id="active")
+        yield Composer(id="composer", placeholder="Message (Enter sends, shift+enter newline)")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#banner").display = False
+        self.query_one("#wire").display = False
+        self.query_one("#unseen").display = False
+        self.query_one(Composer).focus()
+        self.run_worker(self._open(self.options.session_name), exclusive=True, group="open")
+
+    async def _open(self, channel_name: str) -> None:
+        try:
+            opened = await self.factory(channel_name)
+        except Exception as err:
+            self.post_message(m.SessionOpenFailed(channel_name, str(err) or type(err).__name__))
+            return
+        self.opened = opened
+        session = opened.session
+        self.post_message(m.SessionOpened(channel_name, session.client_id, session.device))
+
+    @on(m.SessionOpened)
+    def _session_opened(self, message: m.SessionOpened) -> None:
+        assert self.opened is not None
+        transcript = self.query_one(Transcript)
+        transcript.me, transcript.device = message.client_id, message.device
+        presence = self.query_one(PresenceBar)
+        presence.me, presence.device = message.client_id, message.device
+        self.query_one(ActiveTurnsStrip).me = message.client_id
+        self.query_one(SessionHeader).connection = "connected"
+        self.controller = SessionController(
+            self.opened.session, self.post_message, batch_s=self.options.batch_s
+        )
+        self.controller.start()
+        self.ready = True
+        if self.options.join_command:
+            self.notify(f"Join from another terminal:\n{self.options.join_command}", timeout=8)
+
+    @on(m.SessionOpenFailed)
+    def _open_failed(self, message: m.SessionOpenFailed) -> None:
+        self.query_one(SessionHeader).connection = "failed"
+        banner = self.query_one(ConnectionBanner)
+        banner.update(f"✗ Could not open session {message.channel_name}: {message.error}")
+        banner.display = True
+
+    async def close_session(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+        opened, self.opened = self.opened, None
+        self.ready = False
+        if opened is not None and opened.close is not None:
+            await opened.close()
+
+    # --- controller messages -> widgets ------------------------------------------------------
+
+    @on(m.TranscriptChanged)
+    async def _transcript_changed(self, message: m.TranscriptChanged) -> None:
+        await self.query_one(Transcript).show_entries(message.entries, message.has_older)
+        self.has_older = message.has_older
+        self._refresh_flags(message.entries)
+
+    @on(m.TurnChanged)
+    def _turn_changed(self, message: m.TurnChanged) -> None:
+        self.query_one(Transcript).show_turn(message.view)
+        self.approval = self.controller is not None and bool(self.controller.pending_approval())
+
+    @on(m.PromptChanged)
+    def _prompt_changed(self, message: m.PromptChanged) -> None:
+        self.query_one(Transcript).show_prompt(message.view)
+
+    @on(m.TurnFinished)
+    def _turn_finished(self, message: m.TurnFinished) -> None:
+        if self.controller is not None:
+            self._refresh_flags(self.controller.session.transcript())
+        if self.options.notify and message.view.own and not self.app.app_focus:
+            self.app.bell()
+            driver = self.app._driver
+            if driver is not None:
+                driver.write(f"\x1b]9;tui-session: your turn ended ({message.view.status})\x07")
+
+    @on(m.ActiveTurnsChanged)
+    def _active_changed(self, message: m.ActiveTurnsChanged) -> None:
+        self.query_one(ActiveTurnsStrip).show(message.turns, message.mine)
+        self.mine_busy = bool(message.mine)
+        self.any_busy = any(message.turns.values())
+
+    @on(m.MembersChanged)
+    def _members_changed(self, message: m.MembersChanged) -> None:
+        self.query_one(PresenceBar).show(message.members)
+        self.query_one(ActiveTurnsStrip).show_agents(message.members)
+        self.query_one(SessionHeader).model = agent_model(message.members)
+
+    @on(m.ConnectionStateChanged)
+    def _connection_changed(self, message: m.ConnectionStateChanged) -> None:
+        self.connection_log.append(message.state)
+        self.query_one(SessionHeader).connection = message.state
+        self.query_one(ConnectionBanner).show_state(message.state, message.reason)
+
+    @on(m.WireEventsArrived)
+    def _wire(self, message: m.WireEventsArrived) -> None:
+        self.query_one(WirePane).add_rows(message.rows)
+
+    @on(m.SteerResolved)
+    def _steer_resolved(self, message: m.SteerResolved) -> None:
+        if message.outcome != "consumed":
+            self.notify(f"Steer {message.outcome}.", severity="warning")
+
+    @on(m.Notice)
+    def _notice(self, message: m.Notice) -> None:
+        self.notify(message.text, severity=message.severity)  # type: ignore[arg-type]
+
+    @on(Transcript.UnseenChanged)
+    def _unseen(self, message: Transcript.UnseenChanged) -> None:
+        self.query_one("#unseen").display = message.unseen
+
+    def on_click(self, event: Any) -> None:
+        if getattr(event.widget, "id", None) == "unseen":
+            self.query_one(Transcript).scroll_to_newest()
+
+    @on(ApprovalBar.Answered)
+    def _approval_button(self, message: ApprovalBar.Answered) -> None:
+        self.action_approve() if message.approved else self.action_deny()
+
+    def _refresh_flags(self, entries: Any) -> None:
+        self.can_edit = any(isinstance(e, PromptView) and e.own for e in entries)
+        self.can_regenerate = any(isinstance(e, TurnView) and e.terminal for e in entries)
+        self.has_branches = any(
+            e.branch is not None and len(e.branch.siblings) > 1 for e in entries
+        )
+        if self.controller is not None:
+            self.approval = bool(self.controller.pending_approval())
+
+    # --- bindings ----------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action not in SESSION_ACTIONS:
+            return True
+        if not self.ready:
+            return None
+        enabled = {
+            "cancel_mine": self.mine_busy,
+            "steer": self.mine_busy,
+            "cancel_and_send": self.mine_busy,
+            "send_alongside": self.mine_busy,
+            "cancel_all": self.any_busy,
+            "load_older": self.has_older,
+            "approve": self.approval,
+            "deny": self.approval,
+            "edit_last": self.can_edit,
+            "regenerate": self.can_regenerate and not self.mine_busy,
+            "switch_branch": self.has_branches,
+        }[action]
+        if enabled:
+            return True
+        # core turn keys stay listed (dimmed); the situational ones appear when they apply
+        return None if action in DIMMED_WHEN_OFF else False
+
+    def _intent(
+        self,
+        call: Awaitable[bool],
+        *,
+        restore: str | None = None,
+        done: Callable[[], Any] | None = None,
+    ) -> None:
+        async def run() -> None:
+            ok = await call
+            if ok and done is not None:
+                done()
+            if not ok and restore:
+                composer = self.query_one(Composer)
+                if not composer.text:
+                    composer.set_draft(restore)
+
+        self.run_worker(run(), group="intent")
+
+    def _take_text(self) -> str | None:
+        composer = self.query_one(Composer)
+        text = composer.text.strip()
+        if not text:
+            self.notify("Type the text first.", severity="warning")
+            return None
+        composer.remember(text)
+        composer.text = ""
+        return text
+
+    @on(Composer.Submitted)
+    def _submitted(self, message: Composer.Submitted) -> None:
+        if self.controller is None:
+            self.notify("Not connected yet.", severity="warning")
+            return
+        composer = message.composer
+        if composer.editing:
+            text = self._take_text()
+            if text:
+                cmid, composer.editing = composer.editing, None
+                composer.border_subtitle = ""
+                self._intent(self.controller.edit(cmid, text), restore=text)
+            return
+        if self.mine_busy:
+            self.notify(
+                "Your turn is still running: ctrl+r steers it, ctrl+t cancels it and sends, "
+                "ctrl+n sends alongside, esc cancels it.",
+                severity="warning",
+            )
+            return
+        text = self._take_text()
+        if text:
+            self.query_one(Transcript).scroll_to_newest()
+            self._intent(self.controller.send(text), restore=text)
+
+    def action_cancel_mine(self) -> None:
+        if self.controller is not None:
+            self._intent(self.controller.cancel_mine())
+
+    def action_steer(self) -> None:
+        if self.controller is not None and (text := self._take_text()):
+            self._intent(self.controller.steer(text), restore=text)
+
+    def action_cancel_and_send(self) -> None:
+        if self.controller is not None and (text := self._take_text()):
+            self._intent(self.controller.cancel_and_send(text), restore=text)
+
+    def action_send_alongside(self) -> None:
+        if self.controller is not None and (text := self._take_text()):
+            self._intent(self.controller.send(text), restore=text)
+
+    def action_cancel_all(self) -> None:
+        if self.controller is None:
+            return
+        now = self.clock()
+        if now > self._confirm_cancel_all_until:
+            self._confirm_cancel_all_until = now + self.options.confirm_window_s
+            count = sum(len(runs) for runs in self.controller.active.values())
+            self.notify(
+                f"Press ctrl+g again to cancel all {count} active turn(s) in this session.",
+                severity="warning",
+            )
+            return
+        self._confirm_cancel_all_until = 0.0
+        self._intent(self.controller.cancel_all())
+
+    def action_load_older(self) -> None:
+        if self.controller is not None:
+            self._intent(self.controller.load_older())
+
+    def action_approve(self) -> None:
+        if self.controller is not None:
+            self._intent(self.controller.answer_approval(True))
+
+    def action_deny(self) -> None:
+        if self.controller is not None:
+            self._intent(self.controller.answer_approval(False))
+
+    def action_edit_last(self) -> None:
+        if self.controller is None:
+            return
+        composer = self.query_one(Composer)
+        if composer.editing:
+            composer.editing = None
+            composer.border_subtitle = ""
+            composer.text = ""
+            return
+        prompt = self.controller.last_own_prompt()
+        if prompt is None:
+            return
+        composer.editing = prompt.cmid
+        composer.border_subtitle = "editing your last prompt · Enter sends the edit · F2 stops"
+        composer.set_draft(prompt.text)
+        composer.focus()
+
+    def action_regenerate(self) -> None:
+        if self.controller is not None:
+            self._intent(self.controller.regenerate_last())
+
+    def action_switch_branch(self) -> None:
+        if self.controller is not None and not self.controller.switch_branch():
+            self.notify("No other branch here.", severity="warning")
+
+    def action_toggle_wire(self) -> None:
+        wire = self.query_one(WirePane)
+        wire.display = not wire.display
+
+    # --- command palette ---------------------------------------------------------------------
+
+    def show_join_command(self) -> None:
+        command = self.options.join_command or f"tui-session chat --session {self.session_name}"
+        self.app.copy_to_clipboard(command)
+        self.notify(f"Join from another terminal (copied):\n{command}", timeout=10)
+
+    @property
+    def session_name(self) -> str:
+        return self.query_one(SessionHeader).session_name
+
+    def copy_text(self, text: str) -> None:
+        self.app.copy_to_clipboard(text)
+        self.notify("Copied to the clipboard.")
+
+    def cancel_turn(self, run_id: str) -> None:
+        if self.controller is not None:
+            self._intent(self.controller.cancel_turn(run_id))
+
+    def retry(self, cmid: str) -> None:
+        if self.controller is not None:
+            self._intent(self.controller.retry(cmid))
+
+    def ask_switch_session(self) -> None:
+        from tui_session.tui.commands import SwitchSessionScreen
+
+        def chosen(name: str | None) -> None:
+            if name and name != self.session_name:
+                self.run_worker(self.switch_session(name), exclusive=True, group="open")
+
+        self.app.push_screen(SwitchSessionScreen(), chosen)
+
+    async def switch_session(self, name: str) -> None:
+        await self.close_session()
+        transcript = self.query_one(Transcript)
+        await transcript.remove_children(transcript.items())
+        self.query_one(SessionHeader).session_name = name
+        self.query_one(SessionHeader).connection = "connecting"
+        self.query_one(PresenceBar).show(())
+        self.query_one(ActiveTurnsStrip).show({}, ())
+        self.query_one(WirePane).clear()
+        await self._open(name)

@@ -1,0 +1,185 @@
+"""The one-line widgets around the transcript: header, presence, active turns, banner."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from tui_session.transport.presence import Member
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+DEMO_MODEL = "offline-demo"
+
+CONNECTION_LABELS = {
+    "initialized": "○ connecting",
+    "connecting": "○ connecting",
+    "connected": "● connected",
+    "resumed": "● resumed",
+    "recovered": "● resumed",
+    "recovering": "◐ catching up",
+    "disconnected": "◌ reconnecting",
+    "suspended": "◌ reconnecting",
+    "closing": "○ closing",
+    "closed": "○ closed",
+    "failed": "✗ failed",
+}
+LOST = {"disconnected", "suspended", "failed", "recovering"}
+
+
+def esc(text: str) -> str:
+    return text.replace("[", r"\[")
+
+
+def model_label(model: str | None) -> str:
+    if not model:
+        return "model: —"
+    if model == DEMO_MODEL:
+        return f"model: {DEMO_MODEL} (offline demo)"
+    return f"model: {esc(model)}"
+
+
+def agent_model(members: tuple[Member, ...]) -> str | None:
+    for member in members:
+        if member.kind == "agent":
+            model = member.data.get("model")
+            if model:
+                return str(model)
+    return None
+
+
+class SessionHeader(Static):
+    """Session id, endpoint, connection state, model."""
+
+    session_name: reactive[str] = reactive("")
+    endpoint: reactive[str] = reactive("")
+    connection: reactive[str] = reactive("connecting")
+    model: reactive[str | None] = reactive(None)
+
+    def render(self) -> str:
+        state = CONNECTION_LABELS.get(self.connection, self.connection)
+        name = self.session_name.removeprefix("session:")
+        return (
+            f"[b]tui-session[/b] │ session [b]{esc(name)}[/b] │ {esc(self.endpoint)}"
+            f" │ {state} │ {model_label(self.model)}"
+        )
+
+
+class PresenceBar(Static):
+    """Everyone present: users with their devices grouped, agents with status and model."""
+
+    def __init__(self, me: str = "", device: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.me, self.device = me, device
+        self.members: tuple[Member, ...] = ()
+
+    def show(self, members: tuple[Member, ...]) -> None:
+        self.members = members
+        self.update(presence_text(members, self.me, self.device))
+
+
+def presence_text(members: tuple[Member, ...], me: str, device: str) -> str:
+    users: dict[str, list[Member]] = {}
+    agents: list[Member] = []
+    for member in members:
+        if member.kind == "agent":
+            agents.append(member)
+        else:
+            users.setdefault(member.client_id, []).append(member)
+    parts = []
+    for client_id in sorted(users, key=lambda c: (c != me, c)):
+        devices = []
+        for member in sorted(users[client_id], key=lambda m: m.device or ""):
+            name = esc(member.device or "?")
+            if client_id == me and member.device == device:
+                name = f"[b]{name}[/b] [reverse] you [/reverse]"
+            if member.role and member.role != "user":
+                name += f" [i]{esc(member.role)}[/i]"
+            devices.append(name)
+        parts.append(f"👤 [b]{esc(client_id)}[/b]: {', '.join(devices)}")
+    for agent in agents:
+        status = agent.status or "present"
+        model = agent.data.get("model")
+        extra = f" · {esc(str(model))}" if model else ""
+        parts.append(f"⚙ [b]{esc(agent.client_id)}[/b] (agent): {esc(status)}{extra}")
+    if not parts:
+        return "[dim]nobody present yet[/dim]"
+    return "  ".join(parts)
+
+
+class ActiveTurnsStrip(Static):
+    """Who is streaming right now, with a spinner and the agents' status."""
+
+    frame: reactive[int] = reactive(0)
+
+    def __init__(self, me: str = "", spinner: bool = True, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.me = me
+        self.spinner = spinner
+        self.turns: Mapping[str, Mapping[str, str]] = {}
+        self.mine: tuple[str, ...] = ()
+        self.agents: list[tuple[str, str]] = []
+
+    def on_mount(self) -> None:
+        if self.spinner:
+            self.set_interval(0.1, self._tick)
+        self._refresh_text()
+
+    def _tick(self) -> None:
+        if any(self.turns.values()):
+            self.frame = (self.frame + 1) % len(SPINNER)
+
+    def watch_frame(self) -> None:
+        self._refresh_text()
+
+    def show(self, turns: Mapping[str, Mapping[str, str]], mine: tuple[str, ...]) -> None:
+        self.turns, self.mine = turns, mine
+        self._refresh_text()
+
+    def show_agents(self, members: tuple[Member, ...]) -> None:
+        self.agents = [(m.client_id, m.status or "present") for m in members if m.kind == "agent"]
+        self._refresh_text()
+
+    def _refresh_text(self) -> None:
+        counts: dict[str, dict[str, int]] = {}
+        for client_id, runs in self.turns.items():
+            for key, state in runs.items():
+                name = client_id
+                if client_id == self.me:
+                    name = "you" if key in self.mine else "you (other device)"
+                counts.setdefault(state, {}).setdefault(name, 0)
+                counts[state][name] += 1
+        busy = bool(counts)
+        glyph = SPINNER[self.frame] if self.spinner else "●"
+        parts = []
+        for state in ("active", "pending", "waiting"):
+            if state in counts:
+                who = ", ".join(f"{esc(n)} ({c})" for n, c in sorted(counts[state].items()))
+                label = {"active": "streaming", "pending": "starting", "waiting": "waiting"}[state]
+                parts.append(f"{label}: {who}")
+        for client_id, status in self.agents:
+            parts.append(f"⚙ {esc(client_id)}: {esc(status)}")
+        text = " │ ".join(parts) if parts else "idle"
+        self.set_class(busy, "-busy")
+        self.update(f"{glyph if busy else '○'} {text}")
+
+
+class ConnectionBanner(Static):
+    """Shown while the connection is lost or the gap is being read back."""
+
+    def show_state(self, state: str, reason: str | None) -> None:
+        if state in LOST:
+            text = (
+                "⟳ Connection lost: reconnecting… the transcript catches up when it is back."
+                if state != "recovering"
+                else "⟳ Reconnected: catching up on what was missed…"
+            )
+            if state == "failed":
+                text = "✗ Connection failed."
+            if reason:
+                text += f"  ({esc(reason)})"
+            self.update(text)
+            self.display = True
+        elif state in ("connected", "resumed", "recovered"):
+            self.display = False
