@@ -1,5 +1,6 @@
-"""Generate screenshots/*.svg from the real app: a real hub in this process, the scripted
-test agent, real ClientSessions, the app built by the same `make_app` the CLI uses.
+"""Generate screenshots/*.svg from the real app: a real hub in this process, the real agent
+service with the offline demo model, real ClientSessions, the app built by the same `make_app`
+the CLI uses.
 
     .venv/bin/python scripts/screenshots.py [--out screenshots]
 
@@ -20,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 
 from tests.tui import scene as s  # noqa: E402
-from tests.tui.helpers import wait_for  # noqa: E402
+from tests.tui.helpers import turns, wait_for  # noqa: E402
 from tests.tui.scene import CHANNEL, Scene  # noqa: E402
 from tui_session.config import Settings  # noqa: E402
 from tui_session.tui.app import make_app  # noqa: E402
@@ -29,8 +30,11 @@ from tui_session.tui.options import ChatOptions, OpenSession  # noqa: E402
 SIZE = (110, 34)
 
 
+DEMO_PACE = 12.0  # tokens/s: slow enough to catch an answer mid-stream
+
+
 async def single(out: Path, name: str, steps, *, size=SIZE) -> None:
-    scene = Scene(Path(tempfile.mkdtemp()) / "hub")
+    scene = Scene(Path(tempfile.mkdtemp()) / "hub", demo_pace=DEMO_PACE)
     app = scene.app()
     async with app.run_test(size=size) as pilot:
         await s.opened(pilot)
@@ -40,19 +44,33 @@ async def single(out: Path, name: str, steps, *, size=SIZE) -> None:
     print(f"wrote {out / name}.svg")
 
 
+def ended(pilot, index: int) -> bool:
+    items = turns(pilot.app)
+    return len(items) > index and items[index].view.terminal
+
+
+def mid_stream(pilot, index: int, chars: int = 60) -> bool:
+    items = turns(pilot.app)
+    return (
+        len(items) > index
+        and not items[index].view.terminal
+        and len(items[index].rendered_text) >= chars
+    )
+
+
 async def conversation(scene: Scene, pilot) -> None:
     await scene.join_device("bob", "desktop")
     await s.members(pilot, 3)
     await s.send(pilot, "what is a durable session?")
-    await s.shows(pilot, 0, s.answer_for("what is a durable session?"), status="complete")
-    await s.send(pilot, "slow and why does it matter?")
-    await s.shows(pilot, 1, s.partial("slow and why does it matter?"), status="active")
+    await wait_for(pilot, lambda: ended(pilot, 0), timeout=60, what="first answer")
+    await s.send(pilot, "and why does it matter on a phone?")
+    await wait_for(pilot, lambda: mid_stream(pilot, 1), timeout=30, what="second answer")
 
 
 async def approval(scene: Scene, pilot) -> None:
     await s.members(pilot, 2)
-    await s.send(pilot, "delete my temp files")
-    await wait_for(pilot, lambda: pilot.app.chat.approval)
+    await s.send(pilot, "please delete my temp files")
+    await wait_for(pilot, lambda: pilot.app.chat.approval, timeout=30, what="approval")
     await pilot.pause(0.1)
 
 
@@ -60,12 +78,12 @@ async def wire(scene: Scene, pilot) -> None:
     await s.members(pilot, 2)
     await pilot.press("ctrl+l")
     await s.send(pilot, "show me the wire")
-    await s.shows(pilot, 0, s.answer_for("show me the wire"), status="complete")
+    await wait_for(pilot, lambda: ended(pilot, 0), timeout=60, what="answer")
 
 
 async def side_by_side(out: Path) -> None:
     """Two devices of one session in one image: alice's laptop and bob's phone."""
-    scene = Scene(Path(tempfile.mkdtemp()) / "hub")
+    scene = Scene(Path(tempfile.mkdtemp()) / "hub", demo_pace=DEMO_PACE)
     hub = await scene.start()
     assert scene.agent is not None
     from tui_session.transport.client import ClientSession
@@ -87,10 +105,9 @@ async def side_by_side(out: Path) -> None:
         await s.opened(b)
         await wait_for(a, lambda: len(laptop.chat.controller.session.members) >= 3)
         await wait_for(b, lambda: len(phone.chat.controller.session.members) >= 3)
-        await s.send(a, "slow plan a trip to the mountains")
-        text = s.partial("slow plan a trip to the mountains")
-        await s.shows(a, 0, text, status="active")
-        await s.shows(b, 0, text, status="active")
+        await s.send(a, "plan a trip to the mountains")
+        await wait_for(a, lambda: mid_stream(a, 0, 120), timeout=30, what="laptop mid-stream")
+        await wait_for(b, lambda: mid_stream(b, 0, 120), timeout=30, what="phone mid-stream")
         left = laptop.export_screenshot(title="alice · laptop")
         right = phone.export_screenshot(title="bob · phone")
     await scene.close()
@@ -112,14 +129,20 @@ def combine(left: str, right: str) -> str:
     (lw, lh), (rw, rh) = size(left), size(right)
     width, height = lw + rw + 20, max(lh, rh)
 
-    def nested(svg: str, x: float) -> str:
-        body = re.sub(r"^<svg ", f'<svg x="{x}" y="0" ', svg.strip(), count=1)
-        return body
+    def nested(svg: str, x: float, w: float, h: float) -> str:
+        """The screenshot as a nested <svg> placed at x, with its own size made explicit."""
+        opening = re.match(r"<svg[^>]*>", svg.strip())
+        assert opening, "screenshot without an <svg> element"
+        tag = re.sub(r'\s(width|height|x|y)="[^"]*"', "", opening.group(0))
+        tag = tag.replace("<svg ", f'<svg x="{x}" y="0" width="{w}" height="{h}" ', 1)
+        return tag + svg.strip()[opening.end() :]
 
-    return (
+    head = (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}">\n{nested(left, 0)}\n{nested(right, lw + 20)}\n</svg>\n'
+        f'width="{width}" height="{height}">'
     )
+    body = f"{nested(left, 0, lw, lh)}\n{nested(right, lw + 20, rw, rh)}"
+    return f"{head}\n{body}\n</svg>\n"
 
 
 async def main(out: Path) -> None:

@@ -24,13 +24,53 @@ from tui_session.tui.widgets.turn import AnswerMarkdown
 CHANNEL = "session:demo"
 
 
+class ServiceAgent:
+    """The real agent service with the offline demo model, shaped like ScriptedAgent for the
+    scene (url, join, stop): what screenshots show is what a user gets."""
+
+    def __init__(self, hub: HubEndpoint, pace: float) -> None:
+        self.hub, self.pace = hub, pace
+        self.running: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.running.port}"
+
+    async def start(self) -> ServiceAgent:
+        from tui_session.agent.launch import AblyTarget, start_agent
+        from tui_session.config import AgentSettings
+
+        settings = AgentSettings(
+            host="127.0.0.1", port=0, model="offline-demo", demo_pace=self.pace
+        )
+        target = AblyTarget(self.hub.key, self.hub.host, self.hub.port)
+        self.running = await start_agent(settings, target, self.hub.data_dir)
+        return self
+
+    async def join(self, channel_name: str) -> None:
+        await self.running.service.serve_session(channel_name)
+
+    async def stop(self) -> None:
+        await self.running.stop()
+
+
 class Scene:
-    def __init__(self, data_dir: Path, *, user: str = "alice", device: str = "laptop") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        user: str = "alice",
+        device: str = "laptop",
+        demo_pace: float | None = None,
+    ) -> None:
+        """`demo_pace`: answer with the real agent service and the offline demo model at that
+        many tokens/s (screenshots); None: the scripted test agent (deterministic snapshots)."""
         self.data_dir = data_dir
+        self.demo_pace = demo_pace
         self.user, self.device = user, device
         self.running: RunningHub | None = None
         self.hub: HubEndpoint | None = None
-        self.agent: ScriptedAgent | None = None
+        self.agent: ScriptedAgent | ServiceAgent | None = None
         self.proxy: CuttableProxy | None = None
         self.others: list[ClientSession] = []
         self.session: ClientSession | None = None
@@ -44,7 +84,10 @@ class Scene:
             self.running = await start_hub(settings)
             key = self.running.hub.auth.root_key()
             self.hub = HubEndpoint("127.0.0.1", self.running.port, key, self.data_dir)
-            self.agent = await ScriptedAgent(self.hub).start()
+            if self.demo_pace is None:
+                self.agent = await ScriptedAgent(self.hub).start()
+            else:
+                self.agent = await ServiceAgent(self.hub, self.demo_pace).start()
             await self.agent.join(CHANNEL)
         return self.hub
 

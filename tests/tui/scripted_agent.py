@@ -97,7 +97,10 @@ def tool_call_events(item_id: str, call_id: str, name: str, arguments: str) -> l
 
 
 class ScriptedAgent:
-    def __init__(self, hub: HubEndpoint, *, client_id: str = "agent", model: str = "offline-demo"):
+    # Named for what it is: tests must never show a scripted agent as the demo model.
+    def __init__(
+        self, hub: HubEndpoint, *, client_id: str = "agent", model: str = "scripted-test-agent"
+    ):
         self.hub = hub
         self.client_id = client_id
         self.model = model

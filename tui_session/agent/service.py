@@ -160,7 +160,16 @@ class AgentService:
         except (ValueError, ProtocolError) as exc:
             return _error(400, 40000, f"bad invocation body: {_reason(exc)}")
         session_name = body["sessionName"]
-        served = await self._session(session_name)
+        try:
+            served = await self._session(session_name)
+        except ProtocolError as exc:
+            # The channel refused the attach (a name it does not accept, no capability): the
+            # caller's mistake, answered with the channel's own error, not a 500.
+            cause = exc.__cause__
+            code, status = getattr(cause, "code", None), getattr(cause, "status_code", None)
+            if not (isinstance(code, int) and isinstance(status, int) and 400 <= status < 500):
+                raise
+            return _error(status, code, f"cannot serve session {session_name!r}: {_reason(exc)}")
         if len(served.turns) >= self.settings.max_runs_per_session:
             return _error(
                 429,
@@ -213,6 +222,10 @@ class AgentService:
         )
 
     # ---- sessions --------------------------------------------------------------------------
+
+    async def serve_session(self, name: str) -> None:
+        """Attach to a session and be present in it before any turn is asked for."""
+        await self._session(name)
 
     async def _session(self, name: str) -> ServedSession:
         """The served session for a channel: attach and enter presence the first time."""
