@@ -36,24 +36,25 @@ DEFAULT_ROLLUP_S = 0.04
 
 
 def message_dict(message: Message) -> dict[str, Any]:
-    """An ably `Message` as the plain, Ably-shaped dict the protocol decoder reads."""
-    version = message.version
-    version_serial = getattr(version, "serial", None) if version is not None else None
+    """An inbound ably `Message` as the plain, Ably-shaped dict the protocol decoder reads."""
     action = message.action
-    return {
+    version = message.version
+    out: dict[str, Any] = {
         "name": message.name,
         "data": message.data,
         "extras": message.extras,
         "serial": message.serial,
-        "action": int(action) if action is not None else None,
-        "version": {"serial": version_serial} if version_serial else None,
+        "action": int(action) if action is not None else 0,
         "clientId": message.client_id,
         "connectionId": message.connection_id,
         "timestamp": message.timestamp,
     }
+    if version is not None and getattr(version, "serial", None):
+        out["version"] = {"serial": version.serial}
+    return out
 
 
-def _ably_message(
+def ably_message(
     data: Any, extras: dict[str, Any], *, name: str | None = None, serial: str | None = None
 ) -> Message:
     return Message(name=name, data=data, extras=extras, serial=serial)
@@ -156,7 +157,7 @@ class ChannelWriter:
 
     async def publish(self, op: Publish) -> str:
         """Publish and wait for the ACK; returns the serial (50000 when there is none)."""
-        task = self.start(self.channel.publish(_ably_message(op.data, op.extras, name=op.name)))
+        task = self.start(self.channel.publish(ably_message(op.data, op.extras, name=op.name)))
         result = await task
         serials = getattr(result, "serials", None) or []
         serial = serials[0] if serials else None
@@ -171,7 +172,7 @@ class ChannelWriter:
 
     def publish_nowait(self, op: Publish) -> asyncio.Task:
         """A discrete message whose serial nobody waits for: in flight, collected by `drain`."""
-        task = self.start(self.channel.publish(_ably_message(op.data, op.extras, name=op.name)))
+        task = self.start(self.channel.publish(ably_message(op.data, op.extras, name=op.name)))
 
         def done(t: asyncio.Task) -> None:
             if not t.cancelled() and t.exception() is None:
@@ -234,7 +235,7 @@ class ChannelWriter:
             self._send_append(stream, data, stream.extras)
 
     def _send_append(self, stream: _Stream, data: str, extras: dict[str, Any]) -> None:
-        message = _ably_message(data, extras, serial=stream.serial)
+        message = ably_message(data, extras, serial=stream.serial)
         # not in `_tasks`: a failed content append is repaired by the recovery at close
         task = asyncio.ensure_future(self.channel.append_message(message))
         stream.tasks.append(task)
@@ -260,7 +261,7 @@ class ChannelWriter:
         if stream.failed:
             await self._recover(stream)
         task = asyncio.ensure_future(
-            self.channel.append_message(_ably_message(op.data, op.extras, serial=stream.serial))
+            self.channel.append_message(ably_message(op.data, op.extras, serial=stream.serial))
         )
         stream.tasks.append(task)
         await asyncio.gather(task, return_exceptions=True)
@@ -283,7 +284,7 @@ class ChannelWriter:
         stream.failed = False
 
     async def _update(self, stream: _Stream, data: str, extras: dict[str, Any]) -> None:
-        message = _ably_message(data, extras, name=stream.name, serial=stream.serial)
+        message = ably_message(data, extras, name=stream.name, serial=stream.serial)
         result = await self.start(self.channel.update_message(message))
         self._note(stream.serial, getattr(result, "version_serial", None))
 

@@ -7,35 +7,12 @@ discrete messages). Each page is handed to `fold` oldest first.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from tui_session.protocol import ErrorCode, ProtocolError
-
-from .client_wire import message_dict
-
-RETRIES = 3
-FIRST_BACKOFF_S = 0.1
+from .channel_io import HistoryCursor
 
 Fold = Callable[[list[dict[str, Any]]], None]
-
-
-async def _with_retries(fetch: Callable[[], Any]) -> Any:
-    delay = FIRST_BACKOFF_S
-    for attempt in range(RETRIES + 1):
-        try:
-            return await fetch()
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:
-            if attempt == RETRIES:
-                raise ProtocolError(
-                    ErrorCode.HISTORY_FETCH_FAILED, f"unable to fetch history; {err}"
-                ) from err
-            await asyncio.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")
 
 
 class HistoryReader:
@@ -45,39 +22,34 @@ class HistoryReader:
         self._channel = channel
         self.page_size = max(1, int(page_size))
         self._fold = fold
-        self._page: Any = None  # the last PaginatedResult read
-        self.exhausted = False
-        self.pages_read = 0
+        self._cursor = HistoryCursor(channel, self.page_size)
+
+    @property
+    def exhausted(self) -> bool:
+        return self._cursor.exhausted
+
+    @property
+    def pages_read(self) -> int:
+        return self._cursor.pages_read
 
     async def older_page(self) -> int:
         """Read and fold the next older page; returns how many messages it held."""
-        if self.exhausted:
+        page = await self._cursor.older()
+        if not page:
             return 0
-        if self._page is None:
-            page = await _with_retries(lambda: self._channel.history(limit=self.page_size))
-        else:
-            page = await _with_retries(self._page.next)
-        self._page = page
-        self.pages_read += 1
-        items = list(page.items) if page is not None else []
-        if page is None or not page.has_next() or not items:
-            self.exhausted = True
-        self._fold([message_dict(m) for m in reversed(items)])
-        return len(items)
+        self._fold(page)
+        return len(page)
 
     async def fill_gap(self, stop_at: str | None) -> int:
         """After a re-attach without RESUMED: read from now back to `stop_at` (a serial this
         client already had), folding every page; returns how many messages were read."""
+        cursor = HistoryCursor(self._channel, self.page_size)
         total = 0
-        page = await _with_retries(lambda: self._channel.history(limit=self.page_size))
-        while page is not None:
-            items = list(page.items)
-            total += len(items)
-            self._fold([message_dict(m) for m in reversed(items)])
-            reached = stop_at is not None and any(
-                isinstance(m.serial, str) and m.serial <= stop_at for m in items
-            )
-            if reached or not items or not page.has_next():
+        while page := await cursor.older():
+            total += len(page)
+            self._fold(page)
+            if stop_at is not None and any(
+                isinstance(m.get("serial"), str) and m["serial"] <= stop_at for m in page
+            ):
                 break
-            page = await _with_retries(page.next)
         return total
