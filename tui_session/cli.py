@@ -186,6 +186,45 @@ def chat(
 
 
 @app.command()
+def export(
+    session: Annotated[str | None, typer.Option(help="Session id to export.")] = None,
+    channel: Annotated[
+        str | None, typer.Option(help="Raw channel name (instead of --session).")
+    ] = None,
+    format: Annotated[
+        str, typer.Option("--format", help="md: the conversation; jsonl: the channel log.")
+    ] = "md",
+    output: Annotated[
+        Path | None, typer.Option(help="Write to this file instead of standard output.")
+    ] = None,
+    endpoint: Annotated[
+        str | None, typer.Option(help="local | ably | HOST:PORT (a hub elsewhere).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Export a session: its conversation as Markdown, or its raw channel log as JSON lines."""
+    if format not in ("md", "jsonl"):
+        typer.echo("error: --format must be md or jsonl", err=True)
+        raise typer.Exit(code=2)
+    if not session and not channel:
+        typer.echo("error: give --session ID or --channel NAME", err=True)
+        raise typer.Exit(code=2)
+    from tui_session.tui import launch as launching
+
+    settings = _settings(config, launching.endpoint_overrides(endpoint))
+    try:
+        plan = launching.plan(settings, session=session, channel=channel, endpoint_flag=endpoint)
+        text = launching.export_session(plan, format)
+    except launching.LaunchError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=1) from err
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@app.command()
 def where(config: ConfigOption = None) -> None:
     """Print the config file, data directory and log directory in use."""
     settings = _settings(config, {})

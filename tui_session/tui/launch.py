@@ -205,3 +205,29 @@ def chat_options(launch: Launch) -> ChatOptions:
         endpoint_label=launch.endpoint_label,
         join_command=launch.join,
     )
+
+
+def export_session(launch: Launch, fmt: str) -> str:
+    """`tui-session export`: read the session's whole channel and render it (md or jsonl)."""
+    import asyncio
+
+    from tui_session.transport import export
+    from tui_session.transport.connect import realtime_from_settings
+
+    settings = launch.settings
+    key = hub_key(settings) if settings.client.endpoint == "local" else None
+
+    async def read() -> list[dict[str, Any]]:
+        realtime = realtime_from_settings(settings, settings.client.user, hub_key=key)
+        try:
+            return await export.read_log(realtime.channels.get(launch.channel_name))
+        finally:
+            await realtime.close()
+
+    try:
+        log = asyncio.run(read())
+    except Exception as err:
+        raise LaunchError(f"cannot read {launch.channel_name}: {err}") from err
+    if fmt == "jsonl":
+        return export.to_jsonl(log)
+    return export.to_markdown(log, launch.channel_name)
