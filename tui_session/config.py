@@ -69,6 +69,11 @@ class HubSettings:
     # Must stay below the maxIdleInterval the hub advertises: ably-python ignores WebSocket
     # pings, so only protocol HEARTBEAT frames keep its idle timer from firing.
     heartbeat_interval_s: float = 9.0
+    # Open WebSocket connections at once; one more is told DISCONNECTED 40111 (retry later).
+    max_connections: int = 10_000
+    # Messages one connection may publish per second (a burst of this many, then this rate);
+    # beyond it a publish is NACKed with 42911. Advertised as maxInboundRate.
+    max_inbound_rate: int = 1000
 
     def __post_init__(self) -> None:
         _check(0 <= self.port <= 65535, f"hub.port must be 0..65535, got {self.port}")
@@ -80,6 +85,8 @@ class HubSettings:
         _check(self.connection_state_ttl_ms > 0, "hub.connection_state_ttl_ms must be > 0")
         _check(self.max_message_size > 0, "hub.max_message_size must be > 0")
         _check(self.heartbeat_interval_s > 0, "hub.heartbeat_interval_s must be > 0")
+        _check(self.max_connections > 0, "hub.max_connections must be > 0")
+        _check(self.max_inbound_rate > 0, "hub.max_inbound_rate must be > 0")
 
     @property
     def tls(self) -> bool:

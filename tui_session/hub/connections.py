@@ -68,6 +68,9 @@ class Connection:
         self._ws: web.WebSocketResponse | None = None
         self._outbox: asyncio.Queue[str | bytes] | None = None
         self._sender: asyncio.Task[None] | None = None
+        # Publish rate (maxInboundRate): a token bucket, full at first.
+        self._rate_tokens: float | None = None
+        self._rate_at = 0.0
 
     @property
     def app_id(self) -> str:
@@ -151,6 +154,22 @@ class Connection:
             return
         outbox.put_nowait(payload)
 
+    def take_inbound(self, count: int, rate: int) -> bool:
+        """Spend `count` messages of the publish budget: a burst of `rate`, refilled at `rate`
+        per second. False (nothing spent) when the budget does not cover them."""
+        now = time.monotonic()
+        if self._rate_tokens is None:
+            tokens = float(rate)
+        else:
+            tokens = min(float(rate), self._rate_tokens + (now - self._rate_at) * rate)
+        self._rate_at = now
+        need = min(count, rate)  # a frame larger than the burst needs a full bucket
+        if tokens < need:
+            self._rate_tokens = tokens
+            return False
+        self._rate_tokens = tokens - need
+        return True
+
     # ---- acknowledgements ------------------------------------------------------------------
 
     def remember_ack(self, msg_serial: int, res: dict[str, Any]) -> None:
@@ -200,7 +219,7 @@ class Connection:
             "maxIdleInterval": int(settings.heartbeat_interval_s * 1000) + 6000,
             "maxMessageSize": settings.max_message_size,
             "maxFrameSize": MAX_FRAME_SIZE,
-            "maxInboundRate": 1000,
+            "maxInboundRate": settings.max_inbound_rate,
             "serverId": "tui-session-hub",
         }
         if client_id is not None:

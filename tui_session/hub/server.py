@@ -52,6 +52,7 @@ class Hub:
         self.connections: dict[str, Connection] = {}
         self._forgotten: OrderedDict[str, bool] = OrderedDict()  # closed: never resumable
         self._housekeeping: asyncio.Task[None] | None = None
+        self.open_sockets = 0  # WebSockets being served now (hub.max_connections)
 
     async def start(self) -> None:
         await self.store.start()
@@ -77,6 +78,22 @@ class Hub:
     async def handle_root(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return web.json_response({"service": "tui-session hub", "protocol": "ably"})
+        if self.open_sockets >= self.settings.max_connections:
+            # Nonfatal: DISCONNECTED (not ERROR) makes the SDKs retry after their back-off.
+            ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_SIZE, compress=False)
+            await ws.prepare(request)
+            limit = self.settings.max_connections
+            busy = AblyError(f"connection limits exceeded: the hub serves {limit}", 40111, 429)
+            fmt: Format = "msgpack" if request.query.get("format") == "msgpack" else "json"
+            await self._refuse(ws, fmt, busy, Action.DISCONNECTED)
+            return ws
+        self.open_sockets += 1
+        try:
+            return await self._serve_socket(request)
+        finally:
+            self.open_sockets -= 1
+
+    async def _serve_socket(self, request: web.Request) -> web.StreamResponse:
         # No permessage-deflate: on loopback and LANs it costs both ends CPU for every frame and
         # saves nothing worth having (see docs/benchmarks.md).
         ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_SIZE, autoping=True, compress=False)
@@ -129,10 +146,12 @@ class Hub:
                 await self._detach_socket(conn)
         return ws
 
-    async def _refuse(self, ws: web.WebSocketResponse, fmt: Format, exc: Failure) -> None:
+    async def _refuse(
+        self, ws: web.WebSocketResponse, fmt: Format, exc: Failure, action: int = Action.ERROR
+    ) -> None:
         from tui_session.hub.frames import encode_frame
 
-        payload = encode_frame({"action": Action.ERROR, "error": exc.to_dict()}, fmt)
+        payload = encode_frame({"action": action, "error": exc.to_dict()}, fmt)
         if isinstance(payload, bytes):
             await ws.send_bytes(payload)
         else:
@@ -416,6 +435,13 @@ class Hub:
             raw = frame.get("messages")
             if not isinstance(raw, list) or not raw:
                 raise AblyError("a MESSAGE frame needs a non-empty 'messages' list", 40000)
+            rate = self.settings.max_inbound_rate
+            if not conn.take_inbound(len(raw), rate):
+                raise AblyError(
+                    f"max per-connection publish rate limit exceeded ({rate} messages/s)",
+                    42911,
+                    429,
+                )
         except AblyError as exc:
             self._reply_in_order(conn, slot, exc)
             return
