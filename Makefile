@@ -33,5 +33,6 @@ lint: $(STAMP)
 test: $(STAMP) $(NODE_STAMP) lint
 	$(BIN)/pytest -q -m "not soak"
 
+# All benchmarks (bench/hub.py, bench/side_by_side.py); writes docs/benchmarks.md. ~8 min.
 bench: $(STAMP)
-	$(BIN)/python bench/hub.py
+	$(BIN)/python bench/report.py --profile /tmp/tui-session-bench-profile

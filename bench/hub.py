@@ -54,6 +54,9 @@ from tui_session.transport.connect import hub_realtime, hub_rest  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SETUP_S = 60.0  # bound on connecting and attaching one case's clients
+# Defaults, except the per-connection publish rate limit (hub.max_inbound_rate, 1000/s): a
+# benchmark that streams appends as fast as the hub acknowledges them must not be throttled.
+BENCH_CONFIG = "[hub]\nmax_inbound_rate = 1000000\n"
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,9 @@ def free_port() -> int:
 class HubChild:
     """`python -m tui_session.cli hub` on a free loopback port, with its own data dir."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, config: str = BENCH_CONFIG) -> None:
         self.root = root
+        self.config = config
         self.data_dir = root / "hub-data"
         self.port = free_port()
         self.host = "127.0.0.1"
@@ -100,7 +104,7 @@ class HubChild:
 
     def start(self, timeout: float = 30.0) -> None:
         config = self.root / "config.toml"
-        config.write_text("")  # defaults only, never the user's config file
+        config.write_text(self.config)  # never the user's config file
         log_path = self.root / "hub.log"
         logs = str(self.root / "logs")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "TUI_SESSION_LOG_DIR": logs}
@@ -216,8 +220,13 @@ def receive(pipe: Any, timeout: float) -> tuple[str, Any]:
 
 def subscriber_worker(spec: dict[str, Any], pipe: Any) -> None:
     """A worker process: `spec["subs"]` subscribers on one event loop, reporting their samples."""
+    run_worker(_subscribe_and_record, spec, pipe)
+
+
+def run_worker(main: Any, spec: dict[str, Any], pipe: Any) -> None:
+    """Run `main(spec, pipe)` in a worker process; an exception is reported on the pipe."""
     try:
-        asyncio.run(_subscribe_and_record(spec, pipe))
+        asyncio.run(main(spec, pipe))
     except BaseException as exc:
         with suppress(Exception):
             pipe.send(("error", repr(exc)))
@@ -225,19 +234,41 @@ def subscriber_worker(spec: dict[str, Any], pipe: Any) -> None:
         pipe.close()
 
 
+class Samples:
+    """What a subscriber worker records: (message index, receive - send in ns) per delivery of
+    a payload "<index> <perf_counter_ns at send>"; `everything` is set once all have come."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.items: list[tuple[int, int]] = []
+        self.everything = asyncio.Event()
+
+    def record(self, data: Any) -> None:
+        now = time.perf_counter_ns()
+        if not data:
+            return  # the create a token stream starts with
+        index, sent = data.split()
+        self.items.append((int(index), now - int(sent)))
+        if len(self.items) >= self.expected:
+            self.everything.set()
+
+    async def report(self, spec: dict[str, Any], pipe: Any) -> None:
+        """Say ready, wait for every sample (bounded by spec["run_s"]), send the result."""
+        pipe.send(("ready", spec["subs"]))
+        cpu0 = time.process_time()
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self.everything.wait(), spec["run_s"])
+        # Report before closing, so the server's CPU reading is not the clients' goodbyes.
+        pipe.send(("result", {"samples": self.items, "cpu_s": time.process_time() - cpu0}))
+
+
 async def _subscribe_and_record(spec: dict[str, Any], pipe: Any) -> None:
     quiet_sdk_close_errors(asyncio.get_running_loop())
-    expected = spec["subs"] * spec["total"]
-    samples: list[tuple[int, int]] = []  # (message index, receive - send in ns)
-    everything = asyncio.Event()
+    samples = Samples(spec["subs"] * spec["total"])
     clients: list[Any] = []
 
     def listener(message: Any) -> None:
-        now = time.perf_counter_ns()
-        index, sent = message.data.split()
-        samples.append((int(index), now - int(sent)))
-        if len(samples) >= expected:
-            everything.set()
+        samples.record(message.data)
 
     try:
         for i in range(spec["subs"]):
@@ -254,42 +285,70 @@ async def _subscribe_and_record(spec: dict[str, Any], pipe: Any) -> None:
         channels = [c.channels.get(spec["channel"]) for c in clients]
         attaching = asyncio.gather(*(ch.subscribe(listener) for ch in channels))
         await asyncio.wait_for(attaching, SETUP_S)
-        pipe.send(("ready", len(clients)))
-        cpu0 = time.process_time()
-        with suppress(TimeoutError):
-            await asyncio.wait_for(everything.wait(), spec["run_s"])
-        # Report before closing, so the hub's CPU reading is not the clients' goodbyes.
-        result = {"samples": samples, "cpu_s": time.process_time() - cpu0}
-        pipe.send(("result", result))
+        await samples.report(spec, pipe)
     finally:
         await close_all(clients)
 
 
-async def latency_case(hub: HubChild, plan: Plan, subs: int, binary: bool, workers: int) -> dict:
-    fmt = "msgpack" if binary else "json"
-    channel = f"bench:latency:{subs}:{fmt}:{workers}"
+class AblyPublisher:
+    """The publishing side of a latency case: one message per publish, or (`token`) one
+    response message created first and then one `append_message` per token, as an agent
+    streams a model's tokens."""
+
+    def __init__(self, hub: HubChild, channel: str, binary: bool, token: bool) -> None:
+        self.hub, self.channel_name, self.binary, self.token = hub, channel, binary, token
+        self.client: Any = None
+        self.channel: Any = None
+        self.serial: str | None = None
+
+    async def start(self) -> None:
+        self.client = self.hub.client(
+            "bench-publisher", use_binary_protocol=self.binary, transport_params={"echo": "false"}
+        )
+        await connected(self.client)
+        self.channel = self.client.channels.get(self.channel_name)
+        await asyncio.wait_for(self.channel.attach(), SETUP_S)
+        if self.token:
+            created = await asyncio.wait_for(self.channel.publish("response", ""), SETUP_S)
+            self.serial = created.serials[0]
+
+    async def publish(self, index: int, text: str) -> None:
+        if self.serial is not None:
+            await self.channel.append_message(Message(serial=self.serial, data=text))
+        else:
+            await self.channel.publish("latency", text)
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await close_all([self.client])
+
+
+async def paced_fanout(
+    plan: Plan,
+    subs: int,
+    workers: int,
+    worker: Any,
+    spec: dict[str, Any],
+    publisher: Any,
+    server_cpu_s: Any,
+) -> dict:
+    """Fan-out latency, whatever the server: `subs` subscribers split over `workers` spawned
+    processes running `worker(spec, pipe)`; once all are ready, `publisher.publish(index,
+    "<index> <sent ns>")` at a steady pace (not waiting for earlier ACKs). `server_cpu_s()`
+    reads the server's CPU seconds. Returns the row of statistics (no `format`)."""
     total = plan.warmup + plan.messages
     run_s = SETUP_S + total * plan.pace_ms / 1000 + 20
     ctx = mp.get_context("spawn")
     procs: list[Any] = []
     pipes: list[Any] = []
-    publisher = None
+    started = False
     try:
         shares = [subs // workers + (1 if w < subs % workers else 0) for w in range(workers)]
         for w, share in enumerate(shares):
             parent, child = ctx.Pipe()
-            spec = {
-                "host": hub.host,
-                "port": hub.port,
-                "key": hub.key,
-                "channel": channel,
-                "name": f"sub-{fmt}-{subs}-{w}",
-                "subs": share,
-                "binary": binary,
-                "total": total,
-                "run_s": run_s,
-            }
-            proc = ctx.Process(target=subscriber_worker, args=(spec, child), daemon=True)
+            worker_spec = {**spec, "name": f"{spec['name']}-{w}", "subs": share}
+            worker_spec |= {"total": total, "run_s": run_s}
+            proc = ctx.Process(target=worker, args=(worker_spec, child), daemon=True)
             proc.start()
             child.close()
             procs.append(proc)
@@ -299,22 +358,18 @@ async def latency_case(hub: HubChild, plan: Plan, subs: int, binary: bool, worke
             if kind != "ready":
                 raise RuntimeError(f"subscriber worker did not get ready: {kind} {payload}")
 
-        publisher = hub.client(
-            "bench-publisher", use_binary_protocol=binary, transport_params={"echo": "false"}
-        )
-        await connected(publisher)
-        pub_channel = publisher.channels.get(channel)
-        await asyncio.wait_for(pub_channel.attach(), SETUP_S)
+        await publisher.start()
+        started = True
         acks: list[int] = []
 
         async def publish(index: int) -> None:
             sent = time.perf_counter_ns()
-            await pub_channel.publish("latency", f"{index} {sent}")
+            await publisher.publish(index, f"{index} {sent}")
             if index >= plan.warmup:
                 acks.append(time.perf_counter_ns() - sent)
 
         loop = asyncio.get_running_loop()
-        hub_cpu0 = hub.cpu_s()
+        server_cpu0 = server_cpu_s()
         start = loop.time()
         tasks = []
         for index in range(total):  # a steady pace: publishes do not wait for earlier ACKs
@@ -332,10 +387,10 @@ async def latency_case(hub: HubChild, plan: Plan, subs: int, binary: bool, worke
             samples += payload["samples"]
             worker_cpu.append(payload["cpu_s"])
         busy_s = loop.time() - start
-        hub_cpu = hub.cpu_s() - hub_cpu0
+        server_cpu = server_cpu_s() - server_cpu0
     finally:
-        if publisher is not None:
-            await close_all([publisher])
+        if started:
+            await publisher.stop()
         for proc in procs:
             await asyncio.to_thread(proc.join, 15)
             if proc.is_alive():
@@ -356,7 +411,6 @@ async def latency_case(hub: HubChild, plan: Plan, subs: int, binary: bool, worke
     acks.sort()
     return {
         "subscribers": subs,
-        "format": fmt,
         "workers": workers,
         "expected": subs * plan.messages,
         "received": len(measured),
@@ -367,12 +421,43 @@ async def latency_case(hub: HubChild, plan: Plan, subs: int, binary: bool, worke
         "spread_p50_ms": ms(statistics.median(spreads)) if spreads else math.nan,
         "ack_p50_ms": ms(percentile(acks, 0.50)),
         "ack_p99_ms": ms(percentile(acks, 0.99)),
-        "hub_cpu_ms_per_msg": round(hub_cpu * 1000 / total, 3),
+        "server_cpu_ms_per_msg": round(server_cpu * 1000 / total, 3),
         # CPU of the subscriber workers per message delivered, and the busiest worker's share
         # of one core while the case ran (near 100%: its event loop is what queues messages).
         "sub_cpu_us_per_delivery": round(sum(worker_cpu) * 1e6 / max(1, len(samples)), 1),
         "busiest_worker_cpu_pct": round(100 * max(worker_cpu) / busy_s, 1),
     }
+
+
+async def latency_case(
+    hub: HubChild,
+    plan: Plan,
+    subs: int,
+    binary: bool,
+    workers: int,
+    *,
+    token: bool = False,
+    wrap: Any = None,
+) -> dict:
+    """`token`: one append per token to a response message instead of one publish each;
+    `wrap(publisher)`: e.g. to start a profiler when publishing starts."""
+    fmt = "msgpack" if binary else "json"
+    kind = "token" if token else "latency"
+    channel = f"bench:{kind}:{subs}:{fmt}:{workers}"
+    spec = {
+        "host": hub.host,
+        "port": hub.port,
+        "key": hub.key,
+        "channel": channel,
+        "name": f"sub-{kind}-{fmt}-{subs}",
+        "binary": binary,
+    }
+    publisher = AblyPublisher(hub, channel, binary, token)
+    if wrap is not None:
+        publisher = wrap(publisher)
+    row = await paced_fanout(plan, subs, workers, subscriber_worker, spec, publisher, hub.cpu_s)
+    row["hub_cpu_ms_per_msg"] = row.pop("server_cpu_ms_per_msg")
+    return {"subscribers": subs, "format": fmt, **row}
 
 
 # ---- 2. appends --------------------------------------------------------------------------------
@@ -558,14 +643,16 @@ def summarize_profile(raw: Path, top: int = 12) -> dict[str, list[tuple[str, flo
     return {"self": share(own), "tui_session_inclusive": share(inclusive)}
 
 
-def start_py_spy(pid: int, seconds: int, out_dir: Path) -> tuple[subprocess.Popen, Path] | None:
+def start_py_spy(
+    pid: int, seconds: int, out_dir: Path, name: str = "hub-appends"
+) -> tuple[subprocess.Popen, Path] | None:
     """py-spy recording `pid` for `seconds` into collapsed stacks (speedscope opens them too)."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
         print("--profile: py-spy not found (pip install py-spy); skipped", file=sys.stderr)
         return None
     out_dir.mkdir(parents=True, exist_ok=True)
-    raw = out_dir / "hub-appends.txt"
+    raw = out_dir / f"{name}.txt"
     command = [py_spy, "record", "--pid", str(pid), "--duration", str(seconds)]
     command += ["--rate", "200", "--threads", "--nonblocking", "--format", "raw"]
     command += ["--output", str(raw)]

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 CACHE_SIZE = 2000  # latest versions kept per channel, so appends fold without a read
 SEEN_LIMIT = 50_000  # serials remembered per attachment for the append rule
 KNOWN_PARAMS = ("rewind", "delta")
+REPLAY_MERGE_BYTES = 65_536  # appended data merged into one replayed frame, at most
 CHANNEL_NAME = re.compile(r"^[^\s\[\]]{1,256}$")
 
 
@@ -371,11 +372,43 @@ class Channels:
 
         An append to a message this attachment has not seen goes out once as the whole message
         as it stood at that point; later appends follow as fragments.
+
+        Appends to messages it has seen are merged: a run of them (up to any other event) goes
+        out as one frame holding one fragment per message, the appends' data concatenated with
+        the latest extras and version. A streamed answer missed token by token comes back as one
+        record, not one frame per token; the frame's channelSerial is its last event's, so a
+        client cut off again resumes after all of it or none of it.
         """
         until = channel.committed
+        merged: dict[str, dict[str, Any]] = {}  # message serial -> merged fragment, in order
+        merged_bytes = 0
+        last_seq = after_seq
+
+        def flush() -> None:
+            nonlocal merged_bytes
+            if merged:
+                frame = message_frame(channel, list(merged.values()), serial_of(last_seq))
+                attachment.peer.send(frame)
+                merged.clear()
+                merged_bytes = 0
+
         for seq, body in self.store.events_between(channel.app, channel.name, after_seq, until):
             serial = body["serial"]
-            if body.get("action") == m.APPEND and serial not in attachment.seen:
+            if body.get("action") == m.APPEND and serial in attachment.seen:
+                pending = merged.get(serial)
+                combined = body if pending is None else merge_fragments(pending, body)
+                if combined is None:  # not mergeable (mixed data types): keep them apart
+                    flush()
+                    combined = body
+                merged[serial] = combined
+                data = body.get("data")
+                merged_bytes += len(data) if isinstance(data, str | bytes) else 0
+                last_seq = seq
+                if merged_bytes >= REPLAY_MERGE_BYTES:
+                    flush()
+                continue
+            flush()
+            if body.get("action") == m.APPEND:
                 snapshot = self.store.message_as_of(
                     channel.app, channel.name, seq_of(serial) or 0, seq
                 )
@@ -384,6 +417,8 @@ class Channels:
                 body = snapshot
             attachment.mark_seen(serial)
             attachment.peer.send(message_frame(channel, [body], serial_of(seq)))
+            last_seq = seq
+        flush()
 
     def rewind(self, channel: Channel, attachment: Attachment, spec: str) -> None:
         count, since = parse_rewind(spec)
@@ -412,6 +447,24 @@ class Channels:
             ):
                 allowed |= flag
         return allowed
+
+
+def merge_fragments(first: dict[str, Any], then: dict[str, Any]) -> dict[str, Any] | None:
+    """Two append fragments of one message as one: data concatenated, the later extras (an
+    append replaces them; one without extras keeps them), the later id, version and timestamp.
+    None when they cannot be one (different encodings or data types)."""
+    if first.get("encoding") != then.get("encoding"):
+        return None
+    try:
+        data = m.concat_data(first.get("data"), then.get("data"))
+    except AblyError:
+        return None
+    combined = dict(then)
+    if data is not None:
+        combined["data"] = data
+    if "extras" not in then and "extras" in first:
+        combined["extras"] = first["extras"]
+    return combined
 
 
 def message_frame(channel: Channel, items: list[dict[str, Any]], channel_serial: str) -> dict:
