@@ -55,7 +55,11 @@ CREATE TABLE IF NOT EXISTS acks (
 ) WITHOUT ROWID;
 """
 
+# A statement and its parameters; dict parameters are message bodies, packed at commit time.
 Sql = tuple[str, tuple[Any, ...]]
+MESSAGE_ROW_SQL = (
+    "INSERT OR REPLACE INTO messages (app, channel, seq, timestamp, body) VALUES (?,?,?,?,?)"
+)
 Done = Callable[[Exception | None], None]
 
 
@@ -169,11 +173,22 @@ class Store:
                 self._queue.task_done()
 
     def _commit(self, statements: Iterable[Sql]) -> None:
+        """One transaction for a batch, in the writer thread. Bodies are packed here, off the
+        event loop, and a message's row is written once per batch however many appends it got
+        (its last state), not rewritten, whole, once per append."""
+        statements = list(statements)
+        last_row = {
+            params[:3]: index
+            for index, (sql, params) in enumerate(statements)
+            if sql is MESSAGE_ROW_SQL
+        }
         cur = self._writer.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
-            for sql, params in statements:
-                cur.execute(sql, params)
+            for index, (sql, params) in enumerate(statements):
+                if sql is MESSAGE_ROW_SQL and last_row[params[:3]] != index:
+                    continue  # a later statement of this batch writes this message's row
+                cur.execute(sql, tuple(pack(p) if isinstance(p, dict) else p for p in params))
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
@@ -187,22 +202,18 @@ class Store:
     ) -> Sql:
         return (
             "INSERT INTO events (app, channel, seq, serial, msg_id, body) VALUES (?,?,?,?,?,?)",
-            (app, channel, seq, serial, msg_id, pack(body)),
+            (app, channel, seq, serial, msg_id, body),
         )
 
     @staticmethod
     def put_message(app: str, channel: str, seq: int, timestamp: int, body: dict) -> Sql:
-        return (
-            "INSERT OR REPLACE INTO messages (app, channel, seq, timestamp, body) "
-            "VALUES (?,?,?,?,?)",
-            (app, channel, seq, timestamp, pack(body)),
-        )
+        return (MESSAGE_ROW_SQL, (app, channel, seq, timestamp, body))
 
     @staticmethod
     def put_version(app: str, channel: str, seq: int, vseq: int, body: dict) -> Sql:
         return (
             "INSERT OR REPLACE INTO versions (app, channel, seq, vseq, body) VALUES (?,?,?,?,?)",
-            (app, channel, seq, vseq, pack(body)),
+            (app, channel, seq, vseq, body),
         )
 
     @staticmethod
