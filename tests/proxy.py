@@ -14,6 +14,9 @@ class CuttableProxy:
         self.target = (target_host, target_port)
         self.port = 0
         self.accepted = 0
+        self.held = 0  # connections accepted during an outage and held until it ended
+        self._held_until = 0.0
+        self._waiting: set[asyncio.StreamWriter] = set()
         self._server: asyncio.base_events.Server | None = None
         self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
 
@@ -23,6 +26,16 @@ class CuttableProxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
+        hold = self._held_until - asyncio.get_running_loop().time()
+        if hold > 0:  # an outage: the connection hangs, unanswered, until the network is back
+            self.held += 1
+            self._waiting.add(writer)
+            try:
+                await asyncio.sleep(hold)  # the outage itself (bounded), not synchronisation
+            finally:
+                self._waiting.discard(writer)
+            if writer.is_closing():
+                return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -57,8 +70,17 @@ class CuttableProxy:
         self._pairs.clear()
         return count
 
+    def outage(self, seconds: float) -> int:
+        """A network outage of `seconds`: reset every live connection now, and hold every new
+        one (accepted, nothing forwarded) until the outage ends, when it is connected to the
+        target as usual. Bounded: nothing is needed to end it. Returns how many were cut."""
+        self._held_until = asyncio.get_running_loop().time() + seconds
+        return self.cut()
+
     async def stop(self) -> None:
         self.cut()
+        for writer in list(self._waiting):
+            writer.transport.abort()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

@@ -1,7 +1,8 @@
 // The npm client (@ably/ai-transport 0.8.0, OpenAI Responses codec) against our hub and agent.
 //
 // Usage: node npm_client.mjs --host H --port P --key K --channel C --scenario S [--client alice]
-//   scenarios: plain | cancel | steer | approval
+//   scenarios: plain | cancel | steer | approval | edit | regenerate
+//   --agent-url U: also POST each invocation to U/api/chat itself (to drive the npm agent)
 //
 // Prints JSON lines for pytest, which plays the agent in-process:
 //   {"event":"invocation","invocation":{inputEventId,sessionName},"inputCodecMessageId":...}
@@ -21,6 +22,7 @@ const { values: args } = parseArgs({
     channel: { type: 'string' },
     scenario: { type: 'string', default: 'plain' },
     client: { type: 'string', default: 'alice' },
+    'agent-url': { type: 'string', default: '' },
   },
 });
 
@@ -110,7 +112,29 @@ function snapshot(view) {
   return {
     messages: view.getMessages(),
     runs: view.runs().map((r) => ({ ...r, error: r.error ? { code: r.error.code, message: r.error.message } : undefined })),
+    branches: view.getMessages().map(({ codecMessageId }) => {
+      const branch = view.branchSelection(codecMessageId);
+      return { codecMessageId, index: branch.index, count: branch.siblings.length };
+    }),
   };
+}
+
+// Emit the invocation for pytest (which may play the agent), and POST it when --agent-url is set.
+async function invoke(run) {
+  const invocation = run.toInvocation().toJSON();
+  emit({ event: 'invocation', invocation, inputCodecMessageId: run.inputCodecMessageId });
+  if (!args['agent-url']) return;
+  const response = await fetch(`${args['agent-url']}/api/chat`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(invocation),
+  });
+  if (!response.ok) throw new Error(`POST failed: ${response.status} ${await response.text()}`);
+}
+
+function lastAssistant(view) {
+  const messages = view.getMessages().filter(({ message }) => message.role === 'assistant');
+  return messages[messages.length - 1]?.codecMessageId;
 }
 
 async function main() {
@@ -121,15 +145,14 @@ async function main() {
     cancel: 'Tell me a long story',
     steer: 'Write a story',
     approval: 'Delete my temp files',
+    edit: 'Hi there',
+    regenerate: 'Hi there',
   }[args.scenario];
   const run = await view.send(userMessage(prompt));
-  emit({
-    event: 'invocation',
-    invocation: run.toInvocation().toJSON(),
-    inputCodecMessageId: run.inputCodecMessageId,
-  });
+  await invoke(run);
   await run.started;
   let steer;
+  let last = run;
   if (args.scenario === 'cancel') {
     await when(view, () => assistantText(view));
     await run.cancel();
@@ -155,14 +178,20 @@ async function main() {
       }),
       { runId: run.runId },
     );
-    emit({
-      event: 'invocation',
-      invocation: approval.toInvocation().toJSON(),
-      inputCodecMessageId: approval.inputCodecMessageId,
-    });
+    await invoke(approval);
+  } else if (args.scenario === 'edit') {
+    await ended(view, run.runId);
+    last = await view.edit(run.inputCodecMessageId, userMessage('Hi again'));
+    await invoke(last);
+    await last.started;
+  } else if (args.scenario === 'regenerate') {
+    await ended(view, run.runId);
+    last = await view.regenerate(lastAssistant(view));
+    await invoke(last);
+    await last.started;
   }
-  await ended(view, run.runId);
-  emit({ event: 'result', runId: run.runId, steer, ...snapshot(view) });
+  await ended(view, last.runId);
+  emit({ event: 'result', runId: last.runId, firstRunId: run.runId, steer, ...snapshot(view) });
 
   const late = await openSession('late');
   emit({ event: 'history', ...snapshot(late.view) });
