@@ -142,6 +142,8 @@ class AgentSession:
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
+        self._attached_once = False
+        self._last_serial: str | None = None  # the newest serial delivered live
 
     # --- connecting --------------------------------------------------------------------------
 
@@ -150,7 +152,9 @@ class AgentSession:
         """Subscribe to everything (which attaches); history is paged on demand."""
         session = cls(realtime.channels.get(channel_name), **options)
         try:
+            session.channel.on(session._on_channel_state)
             await session.channel.subscribe(session._on_message)
+            session._attached_once = True
         except Exception as exc:
             raise ProtocolError(
                 ErrorCode.SESSION_SUBSCRIPTION_ERROR, f"unable to attach; {exc}"
@@ -177,6 +181,7 @@ class AgentSession:
             task.cancel()
         with suppress(Exception):
             self.channel.unsubscribe(self._on_message)
+            self.channel.off(self._on_channel_state)
         with suppress(Exception):
             await self.channel.detach()
 
@@ -188,9 +193,35 @@ class AgentSession:
 
     def _on_message(self, message: Any) -> None:
         try:
-            self._ingest(message_dict(message), live=True)
+            raw = message_dict(message)
+            serial = raw.get("serial")
+            if isinstance(serial, str) and (
+                self._last_serial is None or serial > self._last_serial
+            ):
+                self._last_serial = serial
+            self._ingest(raw, live=True)
         except Exception:
             log.exception("unable to process inbound message (104001)")
+
+    def _on_channel_state(self, change: Any) -> None:
+        """§7.13: a re-attach without RESUMED may have missed cancels and steers: read the gap
+        from history and route what it holds, as if it had arrived live."""
+        state = str(getattr(change.current, "value", change.current))
+        if self._closed or state != "attached" or not self._attached_once or change.resumed:
+            return
+        self._spawn(self._fill_gap(self._last_serial))
+
+    async def _fill_gap(self, stop_at: str | None) -> None:
+        cursor = HistoryCursor(self.channel, self.history.page_size)
+        pages: list[list[dict[str, Any]]] = []
+        while page := await cursor.older():
+            pages.append(page)
+            if stop_at is None or any(str(m.get("serial") or "") <= stop_at for m in page):
+                break
+        for page in reversed(pages):  # oldest first, like live delivery
+            for raw in page:
+                newer = stop_at is None or str(raw.get("serial") or "") > stop_at
+                self._ingest(raw, live=newer)
 
     def _ingest(self, raw: dict[str, Any], *, live: bool) -> None:
         decoded = self.decoder.decode(raw)
