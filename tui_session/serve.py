@@ -3,13 +3,13 @@ and where a lone `tui-session agent` finds its sessions."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
-from tui_session.agent.launch import AblyTarget, RunningAgent, start_agent, until_signalled
+from tui_session.agent.launch import AblyTarget, RunningAgent, start_agent
 from tui_session.config import Settings
 from tui_session.hub.auth import AuthStore
 from tui_session.hub.server import RunningHub, start_hub
+from tui_session.lifecycle import run_until_signalled
 
 
 @dataclass
@@ -40,17 +40,11 @@ def agent_target(settings: Settings, hub_address: str | None) -> AblyTarget:
 
 
 def run_serve(settings: Settings) -> None:
-    async def main() -> None:
-        running = await start_serve(settings)
-        print(
+    def banner(running: RunningServe) -> str:
+        return (
             f"tui-session serve: hub on {settings.hub.host}:{running.hub.port}, agent on "
             f"http://{settings.agent.host}:{running.agent.port} "
-            f"(model {running.agent.service.backend.name})",
-            flush=True,
+            f"(model {running.agent.service.backend.name})"
         )
-        try:
-            await until_signalled()
-        finally:
-            await running.stop()
 
-    asyncio.run(main())
+    run_until_signalled(lambda: start_serve(settings), banner)

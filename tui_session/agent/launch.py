@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from tui_session.agent.models import backend_from_settings
 from tui_session.agent.service import CLIENT_CAPABILITY, AgentService
 from tui_session.agent.tools import builtin_tools
 from tui_session.config import AgentSettings
+from tui_session.lifecycle import run_until_signalled
 from tui_session.transport.connect import cloud_realtime, cloud_rest, hub_realtime, hub_rest
 
 log = logging.getLogger(__name__)
@@ -95,28 +95,14 @@ async def start_agent(settings: AgentSettings, target: AblyTarget, data_dir: Pat
     return RunningAgent(service, runner, port, realtime, rest)
 
 
-async def until_signalled() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-
-
 def run_agent(settings: AgentSettings, target: AblyTarget, data_dir: Path) -> None:
     """`tui-session agent`: serve until SIGINT or SIGTERM, then end the turns in flight."""
 
-    async def main() -> None:
-        running = await start_agent(settings, target, data_dir)
+    def banner(running: RunningAgent) -> str:
         where = f"{target.host}:{target.port}" if target.host else "Ably's cloud"
-        print(
+        return (
             f"tui-session agent on http://{settings.host}:{running.port} "
-            f"(sessions on {where}; model {running.service.backend.name})",
-            flush=True,
+            f"(sessions on {where}; model {running.service.backend.name})"
         )
-        try:
-            await until_signalled()
-        finally:
-            await running.stop()
 
-    asyncio.run(main())
+    run_until_signalled(lambda: start_agent(settings, target, data_dir), banner)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import ssl
 import time
 from collections import OrderedDict
@@ -32,6 +31,7 @@ from tui_session.hub.connections import (
 from tui_session.hub.frames import AblyError, Action, Flag, Format, decode_frame, error_body
 from tui_session.hub.presence import ENTER, LEAVE, PRESENT, UPDATE
 from tui_session.hub.store import Store, seq_of, serial_of
+from tui_session.lifecycle import run_until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -610,16 +610,11 @@ async def start_hub(settings: HubSettings) -> RunningHub:
 def run_hub(settings: HubSettings) -> None:
     """`tui-session hub`: run until SIGINT or SIGTERM."""
 
-    async def main() -> None:
-        running = await start_hub(settings)
+    def banner(running: RunningHub) -> str:
         scheme = "https" if settings.tls_cert else "http"
-        print(f"tui-session hub on {scheme}://{running.host}:{running.port}", flush=True)
-        print(f"data: {settings.data_dir}  root key: {running.hub.auth.key_names()[0]}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await running.stop()
+        return (
+            f"tui-session hub on {scheme}://{running.host}:{running.port}\n"
+            f"data: {settings.data_dir}  root key: {running.hub.auth.key_names()[0]}"
+        )
 
-    asyncio.run(main())
+    run_until_signalled(lambda: start_hub(settings), banner)
