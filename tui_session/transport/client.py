@@ -62,7 +62,7 @@ from .client_events import (
 )
 from .client_handles import RunHandle, SteerHandle
 from .client_views import ClientViews
-from .client_wire import message_dict, tiers
+from .client_wire import DEVICE_HEADER, app_header, message_dict, tiers
 from .history import HistoryReader
 from .owned_inputs import OwnedInputs
 from .presence import Member, PresenceTracker, client_presence_data
@@ -72,7 +72,10 @@ log = logging.getLogger(__name__)
 Listener = Callable[[ClientEvent], Any]
 
 CONNECT_TIMEOUT_S = 15.0
-DETACH_TIMEOUT_S = 5.0
+# close() must be quick even when the hub is gone or silent: a leave or detach that is not
+# acknowledged within these is abandoned (the hub drops both with the connection anyway)
+LEAVE_TIMEOUT_S = 1.5
+DETACH_TIMEOUT_S = 1.5
 
 
 class ClientSession(ClientCommands, ClientViews):
@@ -133,11 +136,13 @@ class ClientSession(ClientCommands, ClientViews):
         self._steers: dict[str, SteerHandle] = {}
         self._activity: dict[str, float] = {}  # run id -> loop time of its last wire
         self._run_agent: dict[str, str] = {}  # run id -> clientId that published its start
+        self._devices: dict[str, str] = {}  # prompt cmid -> its author's device (client_wire)
         self._stalled: set[str] = set()
         self._ended: set[str] = set()
         self._active: dict[str, dict[str, str]] = {}
         self._last_serial: str | None = None
         self._attached_once = False
+        self._folding_history = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._connected_at = self._loop.time()
@@ -230,15 +235,25 @@ class ClientSession(ClientCommands, ClientViews):
             self._channel.unsubscribe(self._on_message)
             self._channel.off(self._on_channel_state)
             self.realtime.connection.off(self._on_connection_state)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.presence.stop(), DETACH_TIMEOUT_S)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._channel.detach(), DETACH_TIMEOUT_S)
+        if self._connected():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.presence.stop(), LEAVE_TIMEOUT_S)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._channel.detach(), DETACH_TIMEOUT_S)
+        else:
+            # not connected: a leave or detach would only queue until a reconnect that may
+            # never come, and the hub drops both with the connection anyway: skip them
+            with contextlib.suppress(Exception):
+                self._channel.presence.unsubscribe(self.presence._on_presence)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._owns_http and self._http is not None:
             await self._http.close()
         self._listeners.clear()
+
+    def _connected(self) -> bool:
+        state = getattr(self.realtime.connection, "state", None)
+        return str(getattr(state, "value", state)) == "connected"
 
     # --- events ------------------------------------------------------------------------------
 
@@ -301,9 +316,16 @@ class ClientSession(ClientCommands, ClientViews):
         self._emit(HistoryLoaded(shown, self.window.has_older()))
 
     def _fold_history(self, messages: list[dict[str, Any]]) -> None:
-        for m in messages:
-            self._ingest(m, "history")
+        # the active-turns map walks every run: rebuild it once per page, not per lifecycle
+        # message, or paging a long session back costs O(runs^2) (1,000 runs: ~15 s)
+        self._folding_history = True
+        try:
+            for m in messages:
+                self._ingest(m, "history")
+        finally:
+            self._folding_history = False
         self.view.nodes()  # record which sibling each group shows (see _ingest)
+        self._refresh_active()
 
     async def _fill_gap(self) -> None:
         """§7.13: after a re-attach without RESUMED, read back to the last serial we had."""
@@ -369,6 +391,9 @@ class ClientSession(ClientCommands, ClientViews):
             # branch: do it on every new node, so an edit made elsewhere never moves it
             self.view.nodes()
         if isinstance(node, InputNode):
+            device = app_header(m, DEVICE_HEADER)
+            if device and node.key not in self._devices:
+                self._devices[node.key] = device
             self._emit(PromptUpdated(node.key) if existed else PromptAdded(node.key))
             return
         if not isinstance(node, RunNode):
@@ -409,7 +434,8 @@ class ClientSession(ClientCommands, ClientViews):
             for handle in self._sends.values():
                 if handle.run_id == run.run_id and not handle.ended.done():
                     handle.ended.set_result(str(run.status))
-        self._refresh_active()
+        if not self._folding_history:
+            self._refresh_active()
 
     def _check_steers(self, run: RunNode) -> None:
         for steer in self._steers.values():

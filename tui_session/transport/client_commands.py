@@ -39,7 +39,7 @@ from .client_events import (
     TurnUpdated,
 )
 from .client_handles import RunHandle, SteerHandle, _new_id
-from .client_wire import outbound
+from .client_wire import DEVICE_HEADER, outbound, with_app_headers
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,9 @@ class ClientCommands:
         headers = InputHeaders(
             cmid, event_id, run_client_id=self.client_id, parent=parent, fork_of=fork_of
         )
-        ops = user_text(headers, text)
+        ops = [
+            with_app_headers(op, {DEVICE_HEADER: self.device}) for op in user_text(headers, text)
+        ]
         handle = self._register(RunHandle(self, "edit" if fork_of else "prompt", cmid, event_id))
         self.owned.add(cmid)
         self.tree.add_optimistic(

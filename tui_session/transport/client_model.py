@@ -88,6 +88,7 @@ class PromptView:
     cancel_requested: bool = False
     branch: BranchSelection | None = None
     parent_not_loaded: bool = False
+    device: str | None = None  # the author's device, when its publisher said (client_wire)
 
     kind: Literal["prompt"] = "prompt"
 

@@ -63,11 +63,17 @@ class ClientViews:
 
     def turn(self, run_id: str) -> TurnView | None:
         run = self.tree.run(run_id)
-        return self._turn_view(run, run.messages()) if run else None
+        if run is None:
+            return None
+        # the branch as `transcript()` reports it: a UI redrawing one turn from this snapshot
+        # must not lose its "branch i/n" (a regenerated run is a sibling from its start on)
+        return self._turn_view(run, run.messages(), self._branch_of(run))
 
     def prompt(self, cmid: str) -> PromptView | None:
         node = self.tree.nodes.get(cmid)
-        return self._prompt_view(node, node.messages()) if isinstance(node, InputNode) else None
+        if not isinstance(node, InputNode):
+            return None
+        return self._prompt_view(node, node.messages(), self._branch_of(node))
 
     def handle(self, input_cmid: str) -> RunHandle | None:
         """The newest send of this process for an input id (a prompt's cmid)."""
@@ -111,6 +117,18 @@ class ClientViews:
                 counts[group] = counts.get(group, 0) + 1
         return {g for g, n in counts.items() if n > 1}
 
+    def _branch_of(self, node: Any) -> BranchSelection | None:
+        """`_branch` for one node: a scan of its group (no sort) unless it has siblings."""
+        group = self.tree.group_of(node)
+        count = 0
+        for other in self.tree.nodes.values():
+            if type(other) is type(node) and other.key not in self.tree.superseded:
+                if self.tree.group_of(other) == group:
+                    count += 1
+                    if count > 1:
+                        return self.view.branch_selection(node.key)
+        return None
+
     def _branch(
         self, node: Any, multi: set[tuple[str, ...]] | None = None
     ) -> BranchSelection | None:
@@ -140,6 +158,7 @@ class ClientViews:
             cancel_requested=bool(handle and handle.cancel_requested),
             branch=branch,
             parent_not_loaded=self.tree.parent_not_loaded(node),
+            device=self._devices.get(node.key) or (self.device if own else None),
         )
 
     def _turn_view(

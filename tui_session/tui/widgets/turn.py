@@ -69,6 +69,8 @@ class PromptItem(EntryItem):
         author = who(view.client_id, self.me, view.own)
         if view.own:
             author = f"you · {self.device}"
+        elif view.device and view.client_id:
+            author = f"{view.client_id} · {view.device}"  # "alice · phone"
         parts = [f"[b]{_esc(author)}[/b]"]
         if view.branch is not None and len(view.branch.siblings) > 1:
             parts.append(f"branch {view.branch.index + 1}/{len(view.branch.siblings)}")

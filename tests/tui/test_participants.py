@@ -1,0 +1,99 @@
+"""Pilot tests with other participants on the real agent service (offline demo model): a
+second app instance on another device, and a web client built on the npm SDK."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from tests.agent.test_service import demo_settings, post, running_agent
+from tests.support import HubEndpoint
+from tests.transport.test_agent_npm import NpmClient, npm_messages
+from tests.tui.helpers import chat_app, ready, turns, wait_for
+from tui_session.tui.widgets import Composer, PromptItem
+
+
+def agent_url(agent) -> str:
+    return f"http://127.0.0.1:{agent.port}"
+
+
+async def test_second_app_sees_the_first_ones_turn_live_and_cancels_it(
+    hub: HubEndpoint, channel: str, tmp_path: Path
+) -> None:
+    async with running_agent(hub, demo_settings(demo_pace=10), tmp_path) as agent:
+        laptop = chat_app(hub, channel, "alice", device="laptop", agent_url=agent_url(agent))
+        phone = chat_app(hub, channel, "alice", device="phone", agent_url=agent_url(agent))
+        async with laptop.run_test(size=(100, 30)) as a, phone.run_test(size=(80, 30)) as b:
+            await wait_for(a, lambda: ready(laptop))
+            await wait_for(b, lambda: ready(phone))
+            laptop.chat.query_one(Composer).text = "tell me about the mountains"
+            await a.press("enter")
+
+            # the phone shows the laptop's turn while it streams, text growing
+            await wait_for(b, lambda: turns(phone) and turns(phone)[0].rendered_text, what="live")
+            seen = turns(phone)[0]
+            first = len(seen.rendered_text)
+            await wait_for(b, lambda: len(seen.rendered_text) > first, what="text growing")
+            assert seen.view.status == "active" and not seen.view.own
+            assert seen.has_class("-observer") and seen.has_class("-streaming")
+            [prompt] = phone.chat.query(PromptItem)
+            assert "alice · laptop" in str(prompt.query_one(".entry-header").render())
+            # esc cancels only own turns: the phone has none, so it stays dimmed
+            assert not phone.chat.mine_busy and phone.chat.check_action("cancel_mine", ()) is None
+
+            # the palette's "cancel one chosen turn", typed and chosen with keys
+            await b.press("ctrl+p")
+            await b.press(*"cancel")
+            await wait_for(b, lambda: _palette_hit(phone, "Cancel turn"), what="palette hit")
+            await b.press("down", "enter")
+            await wait_for(b, lambda: seen.view.status == "cancelled", what="phone: cancelled")
+            mine = turns(laptop)[0]
+            await wait_for(a, lambda: mine.view.status == "cancelled", what="laptop: cancelled")
+            assert mine.view.run_id == seen.view.run_id
+            for item in (mine, seen):
+                assert item.has_class("-cancelled")
+                assert "cancelled" in str(item.query_one(".turn-marker").render())
+            assert "offline demo model" in mine.rendered_text
+            assert not laptop.chat.mine_busy
+
+
+def _palette_hit(app, text: str) -> bool:
+    from textual.command import CommandList
+
+    lists = app.screen.query(CommandList)
+    return bool(lists) and any(text in str(option.prompt) for option in lists.first().options)
+
+
+async def test_a_web_client_on_the_npm_sdk_is_an_observer_turn_with_the_same_text(
+    hub: HubEndpoint, tmp_path: Path
+) -> None:
+    channel = f"session:{uuid.uuid4().hex[:8]}"
+    async with running_agent(hub, demo_settings(), tmp_path) as agent:
+        app = chat_app(hub, channel, "bob", device="desktop", agent_url=agent_url(agent))
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: ready(app))
+            npm = await NpmClient.start(hub, channel, "plain")  # clientId alice, no device
+            try:
+                first = await npm.next("invocation")
+                status, ids = await post(agent, first["invocation"])
+                assert status == 200
+                result = await npm.next("result")
+            finally:
+                await npm.close()
+            [npm_answer] = [m for m in npm_messages(result) if m[1] == "assistant"]
+            npm_text = "".join(item[2] for item in npm_answer[2] if item[0] == "message")
+            assert "offline demo" in npm_text.lower()
+            await wait_for(
+                pilot,
+                lambda: turns(app) and turns(app)[0].view.terminal,
+                what="the npm client's turn, ended",
+            )
+            item = turns(app)[0]
+            await wait_for(pilot, lambda: item.rendered_text == npm_text, what="identical text")
+            assert item.view.run_id == ids["runId"] and item.view.status == "complete"
+            assert not item.view.own and item.has_class("-observer")
+            assert item.view.client_id == "alice"
+            [prompt] = app.chat.query(PromptItem)
+            assert prompt.view.text == "Hi there" and prompt.view.client_id == "alice"
+            assert prompt.has_class("-observer")
+            assert prompt.view.device is None  # the npm SDK sends no device header
