@@ -258,28 +258,26 @@ def _calls(messages: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [item for item in _all_items(messages) if item.get("type") == "function_call"]
 
 
-def unanswered_calls(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Function calls with no output that are not approved."""
+def _open_calls(messages: Iterable[Mapping[str, Any]], *, approved: bool) -> list[dict[str, Any]]:
+    """Function calls with no output, approved or not."""
     messages = list(messages)
     resolved, states = resolved_call_ids(messages), _states(messages)
     return [
         call
         for call in _calls(messages)
         if call.get("call_id") not in resolved
-        and states.get(str(call.get("call_id")), {}).get("approval") != "approved"
+        and (states.get(str(call.get("call_id")), {}).get("approval") == "approved") == approved
     ]
+
+
+def unanswered_calls(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Function calls with no output that are not approved."""
+    return _open_calls(messages, approved=False)
 
 
 def approved_unexecuted_calls(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Approved calls with no output: what a resuming agent must run."""
-    messages = list(messages)
-    resolved, states = resolved_call_ids(messages), _states(messages)
-    return [
-        call
-        for call in _calls(messages)
-        if call.get("call_id") not in resolved
-        and states.get(str(call.get("call_id")), {}).get("approval") == "approved"
-    ]
+    return _open_calls(messages, approved=True)
 
 
 def to_responses_input(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -129,15 +129,7 @@ class ClientCommands:
         handle = self._register(RunHandle(self, "regenerate", cmid, event_id))
         self.owned.add(cmid)
         self.view.follow(cmid)
-        try:
-            serials = await self._publish([regenerate(headers)])
-        except ProtocolError:
-            self._unregister(handle)
-            raise
-        self._published(handle, serials)
-        if invoke:
-            self._spawn(self._invoke(handle))
-        return handle
+        return await self._publish_wire_only(handle, regenerate(headers), invoke)
 
     async def approve(
         self,
@@ -161,6 +153,10 @@ class ClientCommands:
         handle = self._register(
             RunHandle(self, "approval", assistant_cmid, event_id, target_run_id=run_id)
         )
+        return await self._publish_wire_only(handle, op, invoke)
+
+    async def _publish_wire_only(self, handle: RunHandle, op: Publish, invoke: bool) -> RunHandle:
+        """Publish an input that folds nothing locally (regenerate, approval), then POST."""
         try:
             serials = await self._publish([op])
         except ProtocolError:
