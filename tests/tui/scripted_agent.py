@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.support import HubEndpoint, wait_state
+from tests.transport.agent_helpers import text_events, tool_call_events
 from tui_session.protocol import approved_unexecuted_calls
 from tui_session.transport.agent import AgentSession, Run
 
@@ -41,59 +42,6 @@ def words(text: str) -> list[str]:
 
 def answer_for(prompt: str) -> str:
     return f"Echo: {prompt}\n\n- first point\n- second point\n"
-
-
-def text_events(item_id: str, chunks: list[str]) -> list[dict[str, Any]]:
-    base = {"item_id": item_id, "output_index": 0, "content_index": 0}
-    item = {"id": item_id, "type": "message", "role": "assistant", "status": "in_progress"}
-    return [
-        {"type": "response.output_item.added", "output_index": 0, "item": {**item, "content": []}},
-        {
-            "type": "response.content_part.added",
-            **base,
-            "part": {"type": "output_text", "text": "", "annotations": []},
-        },
-        *({"type": "response.output_text.delta", **base, "delta": c} for c in chunks),
-        {"type": "response.output_text.done", **base, "text": "".join(chunks)},
-        {"type": "response.content_part.done", **base},
-        {
-            "type": "response.output_item.done",
-            "output_index": 0,
-            "item": {**item, "status": "completed", "content": []},
-        },
-    ]
-
-
-def tool_call_events(item_id: str, call_id: str, name: str, arguments: str) -> list[dict]:
-    item = {
-        "id": item_id,
-        "type": "function_call",
-        "call_id": call_id,
-        "name": name,
-        "arguments": "",
-        "status": "in_progress",
-    }
-    return [
-        {"type": "response.output_item.added", "output_index": 0, "item": item},
-        {
-            "type": "response.function_call_arguments.delta",
-            "item_id": item_id,
-            "output_index": 0,
-            "delta": arguments,
-        },
-        {
-            "type": "response.function_call_arguments.done",
-            "item_id": item_id,
-            "output_index": 0,
-            "arguments": arguments,
-        },
-        {
-            "type": "response.output_item.done",
-            "output_index": 0,
-            "item": {**item, "arguments": arguments, "status": "completed"},
-        },
-        {"type": "tool-approval-request", "call_id": call_id, "name": name, "arguments": arguments},
-    ]
 
 
 class ScriptedAgent:
