@@ -10,9 +10,8 @@
 //   {"event":"history","messages":[...],"runs":[...]}                    (a fresh client)
 // Waits on SDK events, never on time; a global timeout guarantees the script exits.
 import { parseArgs } from 'node:util';
-import Ably from 'ably';
-import { createClientSession } from '@ably/ai-transport';
 import { ResponsesCodec } from '@ably/ai-transport/openai';
+import { TERMINAL, emit, exitAfter, fail, hubClients } from './oracle.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -27,43 +26,8 @@ const { values: args } = parseArgs({
 });
 
 const TIMEOUT_MS = Number(process.env.NPM_CLIENT_TIMEOUT_MS || 20000);
-const clients = [];
-
-function emit(record) {
-  process.stdout.write(JSON.stringify(record) + '\n');
-}
-
-function fail(error) {
-  emit({ event: 'error', error: String(error && error.stack ? error.stack : error) });
-  process.exit(1);
-}
-
-setTimeout(() => fail(`timed out after ${TIMEOUT_MS} ms`), TIMEOUT_MS).unref();
-
-function realtime(clientId) {
-  const client = new Ably.Realtime({
-    key: args.key,
-    clientId,
-    endpoint: args.host,
-    port: Number(args.port),
-    tls: false,
-    disableConnectivityCheck: true,
-    logLevel: 0,
-  });
-  clients.push(client);
-  return client;
-}
-
-async function openSession(clientId) {
-  const session = createClientSession({
-    client: realtime(clientId),
-    channelName: args.channel,
-    codec: ResponsesCodec,
-  });
-  await session.connect();
-  while (session.view.hasOlder()) await session.view.loadOlder(10);
-  return session;
-}
+const { clients, realtime, openSession } = hubClients(args);
+exitAfter(TIMEOUT_MS);
 
 function userMessage(text) {
   return ResponsesCodec.createUserMessage({
@@ -89,7 +53,6 @@ function when(view, check) {
   });
 }
 
-const TERMINAL = new Set(['complete', 'cancelled', 'error']);
 
 function ended(view, runId) {
   return when(view, () => {

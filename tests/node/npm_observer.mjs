@@ -15,9 +15,7 @@
 // Waits on SDK events, never on time; a global timeout guarantees the script exits.
 import { parseArgs } from 'node:util';
 import readline from 'node:readline';
-import Ably from 'ably';
-import { createClientSession } from '@ably/ai-transport';
-import { ResponsesCodec } from '@ably/ai-transport/openai';
+import { TERMINAL, emit, exitAfter, fail, hubClients } from './oracle.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -30,44 +28,8 @@ const { values: args } = parseArgs({
 });
 
 const TIMEOUT_MS = Number(process.env.NPM_OBSERVER_TIMEOUT_MS || 60000);
-const TERMINAL = new Set(['complete', 'cancelled', 'error']);
-const clients = [];
-
-function emit(record) {
-  process.stdout.write(JSON.stringify(record) + '\n');
-}
-
-function fail(error) {
-  emit({ event: 'error', error: String(error && error.stack ? error.stack : error) });
-  process.exit(1);
-}
-
-setTimeout(() => fail(`timed out after ${TIMEOUT_MS} ms`), TIMEOUT_MS).unref();
-
-function realtime(clientId) {
-  const client = new Ably.Realtime({
-    key: args.key,
-    clientId,
-    endpoint: args.host,
-    port: Number(args.port),
-    tls: false,
-    disableConnectivityCheck: true,
-    logLevel: 0,
-  });
-  clients.push(client);
-  return client;
-}
-
-async function openSession(clientId) {
-  const session = createClientSession({
-    client: realtime(clientId),
-    channelName: args.channel,
-    codec: ResponsesCodec,
-  });
-  await session.connect();
-  while (session.view.hasOlder()) await session.view.loadOlder(10);
-  return session;
-}
+const { clients, openSession } = hubClients(args);
+exitAfter(TIMEOUT_MS);
 
 function assistantText(view) {
   let text = '';
