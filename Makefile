@@ -37,6 +37,7 @@ test: $(STAMP) $(NODE_STAMP) lint
 # then bench/tui.py prints the terminal client's table (~2 min). The baseline needs the
 # Debian redis-server, installed here when missing (these machines run as root).
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	@command -v redis-server >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q redis-server)
 	$(BIN)/python bench/report.py --profile /tmp/tui-session-bench-profile
 	$(BIN)/python bench/tui.py
