@@ -103,6 +103,15 @@ def streamed_text(wire: Wire, run_id: str) -> str:
     )
 
 
+async def wait_until_async(read: Any, expected: Any, timeout: float = 10.0) -> None:
+    """Re-read an async value (a presence get) until it equals `expected`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (value := await read()) != expected:
+        assert loop.time() < deadline, f"still {value!r}, expected {expected!r}"
+        await asyncio.sleep(0.05)  # polling a remote read, not synchronising on time
+
+
 async def run_end(wire: Wire, run_id: str) -> dict[str, Any]:
     return await wire.wait_for(lambda _msgs: wire.run_end(run_id))
 
@@ -239,6 +248,15 @@ async def test_tool_approval_from_a_second_device_resumes_the_run(
             == "tool-approval-request"
         ]
         message_cmid = transport(request)["codec-message-id"]
+        # Every device sees the agent waiting for the approval, not idle.
+        watcher = hub.realtime("watcher")
+        presence = watcher.channels.get(CHANNEL).presence
+
+        async def agent_status() -> str:
+            members = await presence.get()
+            return next(m.data["status"] for m in members if m.client_id == "agent")
+
+        await wait_until_async(agent_status, "waiting for approval")
         approval_event = await operator.approve(message_cmid, ids["runId"], "call_1")
         status, resumed = await post(agent, invocation(approval_event, CHANNEL))
         assert status == 200 and resumed["runId"] == ids["runId"]
@@ -252,6 +270,10 @@ async def test_tool_approval_from_a_second_device_resumes_the_run(
         ]
         assert outputs and "nothing was deleted" in str(outputs[0]["data"])
         assert any(m["name"] == "ai-run-resume" for m in wire.items)
+        # The model answers with the tool's output: a pass after the approved call ran.
+        assert streamed_text(wire, ids["runId"]).endswith("Deleted (simulated).")
+        second = await model.wait_request(2)
+        assert "nothing was deleted" in str(second.body["input"])
 
 
 @pytest.mark.parametrize(

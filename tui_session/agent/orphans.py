@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from tui_session.protocol import RunHeaders, RunReason
+from tui_session.protocol import RunHeaders, RunReason, RunStatus
 from tui_session.transport.agent import AgentSession
 from tui_session.transport.channel_io import ChannelWriter
 
@@ -15,7 +15,8 @@ MAX_PAGES = 50  # how far back to look for the run before giving up
 
 
 async def end_open_run(agent: AgentSession, run_id: str, message: str) -> bool:
-    """Publish `ai-run-end` with `error` for `run_id` unless the channel shows it ended.
+    """Publish `ai-run-end` with `error` for `run_id` unless the channel shows it ended (or
+    suspended: a run waiting for approval is not orphaned; its approval's POST resumes it).
 
     The run keeps its owner (`run-client-id` of its start, §7.8); the end gets a fresh
     invocation id, as any later invocation's messages do. Returns whether it published.
@@ -30,8 +31,8 @@ async def end_open_run(agent: AgentSession, run_id: str, message: str) -> bool:
     if node is None:
         log.warning("orphaned run %s not found on %s", run_id, agent.channel_name)
         return False
-    if node.terminal:
-        return False
+    if node.terminal or node.status == RunStatus.SUSPENDED:
+        return False  # ended already, or waiting for an approval that a later POST resumes
     headers = RunHeaders(
         run_id=run_id,
         invocation_id=str(uuid.uuid4()),

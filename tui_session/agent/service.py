@@ -51,16 +51,17 @@ class ServedSession:
     name: str
     agent: AgentSession
     turns: dict[str, Turn] = field(default_factory=dict)
+    waiting: set[str] = field(default_factory=set)  # runs suspended for an approval
     last_status: str = "idle"
     watchers: int = 0  # user devices present
     unwatched_timer: asyncio.TimerHandle | None = None
 
     def status(self) -> str:
         states = {turn.status for turn in self.turns.values()}
-        for status in ("streaming", "thinking", "waiting for approval"):
+        for status in ("streaming", "thinking"):
             if status in states:
                 return status
-        return "idle"
+        return "waiting for approval" if self.waiting else "idle"
 
 
 class AgentService:
@@ -191,6 +192,7 @@ class AgentService:
             return web.json_response(run.ids())
         turn = Turn(run, session_name)
         served.turns[run.run_id] = turn
+        served.waiting.discard(run.run_id)  # a continuation: the approval came
         self.ledger.record(session_name, run.run_id)
         self._spawn(self._drive(served, turn))
         return web.json_response(run.ids())
@@ -319,7 +321,10 @@ class AgentService:
             await self.driver.drive(turn)
         finally:
             served.turns.pop(turn.run.run_id, None)
-            if turn.run.status != "suspended":
+            if turn.run.status == "suspended":
+                served.waiting.add(turn.run.run_id)
+            else:
+                served.waiting.discard(turn.run.run_id)
                 self.ledger.forget(served.name, turn.run.run_id)
             self._on_turn_status(turn.run.run_id, "done")
 

@@ -64,8 +64,10 @@ class TurnDriver:
         run = turn.run
         try:
             await run.start()
-            await self._execute_approved(run)
-            more = run.has_input()
+            executed = await self._execute_approved(run)
+            # has_input() first: it drains pending steers. Approved calls that just ran need a
+            # model pass to answer with their output, even though a pipe already went out.
+            more = run.has_input() or executed
             while more and not run.cancelled:
                 turn.steered.clear()
                 outcome = await self._model_pass(turn)
@@ -150,14 +152,15 @@ class TurnDriver:
         tool = self.tools.get(call.get("name", ""))
         return tool is not None and tool.needs_approval
 
-    async def _execute_approved(self, run: Run) -> None:
-        """On a resumed run: execute the calls some device approved (§3.7)."""
+    async def _execute_approved(self, run: Run) -> bool:
+        """On a resumed run: execute the calls some device approved (§3.7); whether any ran."""
         if not run.continuation:
-            return
+            return False
         messages = await run.context_messages()
         approved = approved_unexecuted_calls(messages)
         if approved:
             await self._run_calls(run, approved)
+        return bool(approved)
 
     async def _run_calls(self, run: Run, calls: list[dict[str, Any]]) -> None:
         outputs = []
