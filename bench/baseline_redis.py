@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:
 
 import redis.asyncio as aioredis  # noqa: E402
 
-from bench.hub import CLK_TCK, SETUP_S, Samples, free_port, run_worker  # noqa: E402
+from bench.hub import SETUP_S, Samples, free_port, process_cpu_s, run_worker  # noqa: E402
 
 PAGE = 1000  # entries per XREAD / XREVRANGE call
 
@@ -80,9 +80,7 @@ class RedisServer:
         return self.proc.pid
 
     def cpu_s(self) -> float:
-        with open(f"/proc/{self.pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return process_cpu_s(self.pid)
 
     def rss_mb(self) -> float:
         return rss_mb(self.pid)

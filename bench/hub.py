@@ -89,6 +89,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (all its threads), from /proc."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 class HubChild:
     """`python -m tui_session.cli hub` on a free loopback port, with its own data dir."""
 
@@ -142,10 +149,7 @@ class HubChild:
         return self.proc.pid
 
     def cpu_s(self) -> float:
-        """User + system CPU seconds the hub process has used so far (all its threads)."""
-        with open(f"/proc/{self.pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return process_cpu_s(self.pid)
 
     def client(self, client_id: str, **options: Any) -> Any:
         return hub_realtime(self.host, self.port, self.key, client_id, **options)
