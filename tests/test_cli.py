@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.support import HubProcess
+from tests.support.hub import HubProcess
 from tui_session.cli import app
 
 # Wide and colourless, so help text is not wrapped or styled mid-word.

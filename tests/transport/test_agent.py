@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from tests.support import HubEndpoint, wait_until
+from tests.support.hub import HubEndpoint, wait_until
 from tests.transport.agent_helpers import (
     Client,
     codec,

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import HubEndpoint, free_port
+from tests.support.client import close_opened, open_session
+from tests.support.hub import HubEndpoint, free_port
+from tests.support.npm import NpmAgent, node_or_skip
 from tui_session.protocol import CancelFilter, ErrorCode, ProtocolError
 from tui_session.transport.client import ClientSession
 from tui_session.transport.client_events import PromptAdded, SteerResolved, TurnEnded
 from tui_session.transport.client_model import TurnView
-
-from .test_client_support import NpmAgent, close_opened, node_or_skip, open_session
 
 CHANNEL = "session:npm"
 

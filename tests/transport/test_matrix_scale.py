@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 from ably.types.message import Message
 
-from tests.agent.test_service import demo_settings, running_agent
-from tests.conftest import hub_settings
-from tests.support import HubEndpoint, wait_state
+from tests.support.agent import demo_settings, running_agent
+from tests.support.client import close_opened, open_session
+from tests.support.forms import transcript_form
+from tests.support.hub import HubEndpoint, hub_settings, wait_state
 from tui_session.agent.models.demo import demo_answer
 from tui_session.hub.server import start_hub
 from tui_session.protocol import (
@@ -37,8 +38,6 @@ from tui_session.protocol import (
 from tui_session.transport.client_events import ActiveTurnsChanged
 
 from .agent_helpers import text_events
-from .test_client_support import close_opened, open_session
-from .test_matrix_support import transcript_form
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port
+from tests.support.hub import free_port
 from tests.tui.helpers import ready, turns, wait_for
 from tui_session.config import load_settings
 from tui_session.tui import launch
