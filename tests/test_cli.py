@@ -92,3 +92,32 @@ def test_hub_rejects_a_bad_setting_without_a_traceback() -> None:
     result = runner.invoke(app, ["hub", "--port", "70000"])
     assert result.exit_code == 2
     assert "hub.port must be 0..65535" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "cause"),
+    [
+        (["--session", "my session"], "session id 'my session' is not valid"),
+        (["--session", "x" * 300], "the session id is 300 characters long; at most 248 allowed"),
+        (["--channel", "a[b"], "channel name 'a[b' is not valid"),
+        (["--user", ""], "the user name is empty"),
+        (["--user", "*"], "'*' is not a valid user name"),
+        (["--device", "x" * 65], "the device name is 65 characters long; at most 64 allowed"),
+        (["--session", "a", "--channel", "b"], "give --session or --channel, not both"),
+    ],
+)
+def test_chat_refuses_a_bad_name_before_anything_starts(
+    args: list[str], cause: str, tmp_path: Path
+) -> None:
+    """One sentence naming the cause and exit code 2, before any hub is started or reached."""
+    result = runner.invoke(app, ["chat", *args, "--endpoint", "127.0.0.1:9"])
+    assert result.exit_code == 2, result.output
+    [line] = result.output.splitlines()  # one sentence, no traceback
+    assert line.startswith(f"error: {cause}")
+    assert not (tmp_path / "data" / "keys.json").exists(), "no server was started"
+
+
+def test_export_refuses_a_bad_session_id() -> None:
+    result = runner.invoke(app, ["export", "--session", "my session"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: session id 'my session' is not valid")

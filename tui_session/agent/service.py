@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tui_session import __version__
+from tui_session import __version__, sessions
 from tui_session.agent.ledger import RunLedger
 from tui_session.agent.models import ModelBackend
 from tui_session.agent.orphans import end_open_run
@@ -36,8 +36,7 @@ from tui_session.transport.agent import AgentSession
 
 log = logging.getLogger(__name__)
 
-SESSION_CHANNELS = "session:*"
-CLIENT_CAPABILITY = {SESSION_CHANNELS: ["publish", "subscribe", "presence", "history"]}
+CLIENT_CAPABILITY = {sessions.ALL_CHANNELS: ["publish", "subscribe", "presence", "history"]}
 TOO_MANY_RUNS = 42910  # HTTP 429, an Ably-style code for "rate limit"
 PRESENCE_DEBOUNCE_S = 0.2
 

@@ -16,6 +16,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from tui_session.sessions import JoinCommand
 from tui_session.transport.client_model import PromptView, TurnView
 from tui_session.tui import messages as m
 from tui_session.tui.controller import SessionController
@@ -215,8 +216,8 @@ class ChatScreen(Screen):
         )
         self.controller.start()
         self.ready = True
-        if self.options.join_command:
-            self.notify(f"Join from another terminal:\n{self.options.join_command}", timeout=8)
+        if self.options.join is not None:
+            self.notify(f"Join from another terminal:\n{self.join_command}", timeout=8)
 
     @on(m.SessionOpenFailed)
     def _open_failed(self, message: m.SessionOpenFailed) -> None:
@@ -466,13 +467,19 @@ class ChatScreen(Screen):
     # --- command palette ---------------------------------------------------------------------
 
     def show_join_command(self) -> None:
-        command = self.options.join_command or f"tui-session chat --session {self.session_name}"
+        command = self.join_command
         self.app.copy_to_clipboard(command)
         self.notify(f"Join from another terminal (copied):\n{command}", timeout=10)
 
     @property
     def session_name(self) -> str:
+        """The channel shown (and opened, once connected)."""
         return self.query_one(SessionHeader).session_name
+
+    @property
+    def join_command(self) -> str:
+        """The command that joins the session on screen from another terminal."""
+        return (self.options.join or JoinCommand()).for_channel(self.session_name)
 
     def copy_text(self, text: str) -> None:
         self.app.copy_to_clipboard(text)
