@@ -116,9 +116,6 @@ class Window:
             self._floor = min(keys) if keys else (None if self.history_exhausted else _ONLY_NEW)
         return Reveal(untrim + revealed, owed - revealed, False)
 
-    def reveal_all(self) -> None:
-        self._floor, self._trim = None, 0
-
     def _reveal_node(self, node: Node) -> None:
         self._revealed.add(node.key)
         key = node.sort_key()
