@@ -1,4 +1,5 @@
-"""The typer app: help, `where`, and `hub` flag plumbing."""
+"""The typer app: help (every command, as the README lists them), `where`, `hub` flag plumbing,
+and bad session, user and device names refused before anything starts."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from tests.support.hub import HubProcess
@@ -31,11 +33,34 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return config
 
 
-def test_help_lists_the_commands() -> None:
+def help_commands(output: str) -> list[str]:
+    """The command names in the Commands panel of `--help` (a wrapped description's next
+    line starts with spaces, not a name)."""
+    panel = output.split("─ Commands ─", 1)[1].split("╰", 1)[0]
+    names = []
+    for line in panel.splitlines()[1:]:
+        row = line.strip().removeprefix("│").removesuffix("│")
+        if row.startswith(" ") and not row.startswith("  "):
+            names.append(row.split()[0])
+    return names
+
+
+def readme_commands() -> set[str]:
+    """The commands in the README's "Other commands" block, plus `chat` (its walkthrough)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("## Other commands", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    return {"chat"} | {line.split()[1] for line in block.splitlines() if line.strip()}
+
+
+def test_help_lists_every_command_and_the_readme_too() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0, result.output
-    assert "hub" in result.output
-    assert "where" in result.output
+    registered = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    listed = help_commands(result.output)
+    assert len(listed) == len(set(listed))
+    assert set(listed) == registered, "a command is hidden from --help, or the parse broke"
+    assert {"hub", "agent", "serve", "chat", "export", "where"} <= registered
+    assert readme_commands() == registered
 
 
 def test_hub_help_lists_its_flags() -> None:
