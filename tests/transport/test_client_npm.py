@@ -1,6 +1,6 @@
 """ClientSession (ours, ably-python) against the npm AI Transport 0.8.0 agent on a real hub.
 
-Reference §9 behaviours 26-32, 36, 37, 39-45 and §7.12. Every wait is on session events
+docs/wire.md §9 behaviours 26-32, 36, 37, 39-45 and §7.12. Every wait is on session events
 with a timeout; no sleeps synchronise anything.
 """
 

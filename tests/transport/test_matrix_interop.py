@@ -1,4 +1,4 @@
-"""The comparison matrix of reference §8.6 for the scenarios test_agent_npm.py and
+"""The comparison matrix of docs/wire.md §8.6 for the scenarios test_agent_npm.py and
 test_client_npm.py leave open, on a real hub with the real SDKs (ably-python, ably-js 2.28.0,
 @ably/ai-transport 0.8.0):
 

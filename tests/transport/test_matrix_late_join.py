@@ -1,5 +1,5 @@
 """Late joiners attaching mid-stream, ours (ClientSession) and theirs (the npm client), against
-our agent and against the npm agent (reference §7.2, §9.3, §9.31): right after attaching they
+our agent and against the npm agent (docs/wire.md §7.2, §9.3, §9.31): right after attaching they
 show the prompt and the whole text so far, then the rest, with no duplicated or missing
 character. test_client_npm.py covers our joiner against the npm agent's text; here the text
 so far is pinned exactly (our agent holds its model mid-answer) and the npm client joins too.

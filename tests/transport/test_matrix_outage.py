@@ -1,4 +1,4 @@
-"""A socket cut for 5 s mid-stream (reference §7.13, §9.38): one ClientSession reaches the hub
+"""A socket cut for 5 s mid-stream (docs/wire.md §7.13, §9.38): one ClientSession reaches the hub
 through a loopback proxy that resets its socket and then holds every reconnection for 5 s (a
 dead network), while the run goes on and ends. Afterwards the client has resumed and its
 transcript is identical to an observer's that never lost its socket and to a fresh reader's.

@@ -1,4 +1,5 @@
-"""Many runs on one session, on a real hub with the real ably-python SDK (reference §9.37, §9.48):
+"""Many runs on one session, on a real hub with the real ably-python SDK
+(docs/wire.md §9.37, §9.48):
 
 - three ClientSessions (three users, three devices); two of them send 20 prompts at once to our
   agent service (the offline demo model): every device, and a fresh one reading history, ends

@@ -18,7 +18,7 @@ async def end_open_run(agent: AgentSession, run_id: str, message: str) -> bool:
     """Publish `ai-run-end` with `error` for `run_id` unless the channel shows it ended (or
     suspended: a run waiting for approval is not orphaned; its approval's POST resumes it).
 
-    The run keeps its owner (`run-client-id` of its start, §7.8); the end gets a fresh
+    The run keeps its owner (`run-client-id` of its start, docs/wire.md §7.8); the end gets a fresh
     invocation id, as any later invocation's messages do. Returns whether it published.
     """
     pages = 0

@@ -1,7 +1,8 @@
 """The agent service: HTTP routes, the sessions it serves, presence, and its turns' lifecycle.
 
-- `POST /api/chat` `{inputEventId, sessionName}` (the invocation of §3.3): locates the input on
-  the channel, answers with the run's ids, and runs the turn in a task (`turns.TurnDriver`).
+- `POST /api/chat` `{inputEventId, sessionName}` (the invocation of docs/wire.md §3.3):
+  locates the input on the channel, answers with the run's ids, and runs the turn in a task
+  (`turns.TurnDriver`).
 - `GET /api/token?clientId=`: a token request signed with the app key, bound to that clientId,
   limited to session channels.
 - `GET /health`: version, model, counts.

@@ -1,4 +1,4 @@
-"""History paging over a view: which of the loaded messages are revealed (reference §3.10).
+"""History paging over a view: which of the loaded messages are revealed (docs/wire.md §3.10).
 
 A `Window` sits on a `View`. The tree may hold more history than the user asked to see (a
 history page of 100 wire messages for a request of 10 chat messages); the window withholds

@@ -1,6 +1,6 @@
-"""The project's turn vocabulary on the tree (§6): own and observer turns, the active-turns
-map, cancel filters, steer outcomes and cancel labels. Pure functions of the tree plus what
-this device remembers (its clientId and the input ids it published)."""
+"""The project's turn vocabulary on the tree (docs/wire.md §6): own and observer turns, the
+active-turns map, cancel filters, steer outcomes and cancel labels. Pure functions of the tree
+plus what this device remembers (its clientId and the input ids it published)."""
 
 from __future__ import annotations
 

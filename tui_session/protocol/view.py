@@ -1,4 +1,4 @@
-"""A branch-aware window over a shared tree: which sibling each group shows (§3.10).
+"""A branch-aware window over a shared tree: which sibling each group shows (docs/wire.md §3.10).
 
 Selection rules:
 - a group's default member is the newest;
