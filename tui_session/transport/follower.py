@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tui_session.protocol import ProtocolError
@@ -45,22 +45,23 @@ class TaskGroup:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
+    def spawn(self, work: Awaitable[Any]) -> asyncio.Future[Any]:
+        task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._done)
         return task
 
-    def _done(self, task: asyncio.Task[Any]) -> None:
+    def _done(self, task: asyncio.Future[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("%s task failed: %r", self.name, task.exception())
 
     async def close(self) -> None:
-        """Cancel every task and wait for them to finish."""
-        tasks = list(self._tasks)
+        """Cancel every task and wait for them to finish (not the one calling, if it is one)."""
+        current = asyncio.current_task()
+        tasks = [t for t in self._tasks if t is not current]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -108,8 +109,8 @@ class ChannelFollower:
             self.channel.off(self._on_channel_state)
         await self.tasks.close()
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        return self.tasks.spawn(coro)
+    def spawn(self, work: Awaitable[Any]) -> asyncio.Future[Any]:
+        return self.tasks.spawn(work)
 
     async def older(self) -> list[Message] | None:
         """The next older history page, oldest first (None once history is exhausted)."""
