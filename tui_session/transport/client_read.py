@@ -12,6 +12,7 @@ from tui_session.protocol import (
     Node,
     RunNode,
     RunStatus,
+    StepInfo,
     cancel_label,
     steer_outcome,
 )
@@ -27,6 +28,12 @@ from .client_model import (
     turn_label,
 )
 from .client_state import ClientState
+
+
+def _first_attempt(step: StepInfo) -> str:
+    """Steps in wire order, however their messages were folded (history pages come newest
+    first)."""
+    return min(step.attempts, default="")
 
 
 class ReadModel:
@@ -174,7 +181,7 @@ class ReadModel:
         error = run.error
         steps = tuple(
             StepView(s.step_id, s.status, s.attempt_count, s.step_client_id)
-            for s in run.steps.values()
+            for s in sorted(run.steps.values(), key=_first_attempt)
         )
         return TurnView(
             run_id=run.run_id,
