@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -77,6 +78,23 @@ LEAVE_TIMEOUT_S = 1.5
 DETACH_TIMEOUT_S = 1.5
 
 
+@dataclass(frozen=True)
+class ClientOptions:
+    """How a `ClientSession` behaves; `connect()` takes these as keyword arguments."""
+
+    role: str = "user"  # announced in presence: "user" or "operator"
+    http: aiohttp.ClientSession | None = None  # for the POSTs; made (and closed) if None
+    history_page_size: int = 100
+    owned_inputs_path: Path | None = None  # where this device's input ids persist
+    initial_messages: int = 50  # what the window shows on join
+    start_timeout: float = 15.0  # no run start after a POST: "waiting for agent"
+    steer_timeout: float = 60.0  # no answer to a steer: "unknown"
+    stall_after: float = 60.0  # an active run without wire activity: "stalled"
+    stall_check_interval: float = 1.0
+    post_timeout: float = 30.0
+    post_extra: Mapping[str, Any] | None = None  # extra fields of the POST body
+
+
 class ClientSession:
     """See the module docstring. Create with `await ClientSession.connect(...)`."""
 
@@ -88,41 +106,27 @@ class ClientSession:
         *,
         agent_url: str | None,
         device: str,
-        role: str,
-        http: aiohttp.ClientSession | None,
-        history_page_size: int,
-        owned_inputs_path: Path | None,
-        initial_messages: int,
-        start_timeout: float,
-        steer_timeout: float,
-        stall_after: float,
-        stall_check_interval: float,
-        post_timeout: float,
-        post_extra: Mapping[str, Any] | None,
+        options: ClientOptions,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self.realtime = realtime
         self.channel_name = channel_name
         self.client_id = client_id
         self.device = device
-        self.role = role
+        self.role = options.role
         self.agent_url = agent_url
-        self._http = http
-        self._owns_http = http is None
-        self._initial_messages = initial_messages
-        self._start_timeout = start_timeout
-        self._steer_timeout = steer_timeout
-        self._stall_check_interval = stall_check_interval
-        self._post_timeout = post_timeout
-        self._post_extra = dict(post_extra or {})
+        self.options = options
+        self._http = options.http
+        self._owns_http = options.http is None
+        self._post_extra = dict(options.post_extra or {})
         self._channel = realtime.channels.get(channel_name)
 
         self.state = ClientState(
             client_id,
             device,
-            owned=OwnedInputs(owned_inputs_path),
+            owned=OwnedInputs(options.owned_inputs_path),
             now=self._loop.time(),
-            stall_after=stall_after,
+            stall_after=options.stall_after,
         )
         self.read = ReadModel(self.state)
         self._follower = ChannelFollower(
@@ -131,7 +135,7 @@ class ClientSession:
             on_gap=self._on_gap,
             on_continuity=self._on_continuity,
             gap_floor=self.state.gap_floor,
-            page_size=history_page_size,
+            page_size=options.history_page_size,
             name="client session",
         )
         self._history = HistoryPager(self.state.window, self._follower, self._fold_page)
@@ -151,21 +155,13 @@ class ClientSession:
         *,
         agent_url: str | None,
         device: str,
-        role: str = "user",
-        http: aiohttp.ClientSession | None = None,
-        history_page_size: int = 100,
-        owned_inputs_path: Path | None = None,
-        initial_messages: int = 50,
-        start_timeout: float = 15.0,
-        steer_timeout: float = 60.0,
-        stall_after: float = 60.0,
-        stall_check_interval: float = 1.0,
-        post_timeout: float = 30.0,
-        post_extra: Mapping[str, Any] | None = None,
         listener: Listener | None = None,
+        **options: Any,
     ) -> ClientSession:
-        """Subscribe, attach, page history, enter presence. `listener` (optional) receives
-        events from the start, including the initial history load."""
+        """Subscribe, attach, page history, enter presence. `options` are `ClientOptions`
+        fields. `listener` (optional) receives events from the start, including the initial
+        history load."""
+        settings = ClientOptions(**options)
         await wait_connected(realtime, CONNECT_TIMEOUT_S)
         client_id = realtime.auth.client_id
         if not client_id and realtime.auth.token_details is not None:
@@ -173,22 +169,7 @@ class ClientSession:
         if not client_id or client_id == "*":
             raise ValueError("a client session needs a connection with a concrete clientId")
         session = cls(
-            realtime,
-            channel_name,
-            client_id,
-            agent_url=agent_url,
-            device=device,
-            role=role,
-            http=http,
-            history_page_size=history_page_size,
-            owned_inputs_path=owned_inputs_path,
-            initial_messages=initial_messages,
-            start_timeout=start_timeout,
-            steer_timeout=steer_timeout,
-            stall_after=stall_after,
-            stall_check_interval=stall_check_interval,
-            post_timeout=post_timeout,
-            post_extra=post_extra,
+            realtime, channel_name, client_id, agent_url=agent_url, device=device, options=settings
         )
         if listener is not None:
             session.listen(listener)
@@ -202,7 +183,7 @@ class ClientSession:
     async def _start(self) -> None:
         self.realtime.connection.on(self._on_connection_state)
         await self._follower.start()  # subscribe first, then attach
-        shown = await self._history.load_initial(self._initial_messages)
+        shown = await self._history.load_initial(self.options.initial_messages)
         self._emit(HistoryLoaded(shown, self.read.has_older()))
         await self.presence.start(client_presence_data(self.client_id, self.device, self.role))
         self._follower.spawn(self._stall_ticker())
@@ -328,7 +309,7 @@ class ClientSession:
 
     async def _stall_ticker(self) -> None:
         while not self._closed:
-            await asyncio.sleep(self._stall_check_interval)
+            await asyncio.sleep(self.options.stall_check_interval)
             self._check_stalls()
 
     def _check_stalls(self) -> None:
@@ -482,7 +463,7 @@ class ClientSession:
             self.state.drop_steer(steer)
             raise
         self._steer_timers[steer.steer_cmid] = self._loop.call_later(
-            self._steer_timeout, self._steer_timed_out, steer
+            self.options.steer_timeout, self._steer_timed_out, steer
         )
         self._apply(self.state.steer_published(steer, serials[0] if serials else None))
         return steer
@@ -569,7 +550,7 @@ class ClientSession:
             self.agent_url,
             self.invocation(handle),
             token=getattr(token, "token", None),
-            timeout=self._post_timeout,
+            timeout=self.options.post_timeout,
         )
         if error is not None:
             log.info("agent not reached for %s: %s", handle.input_event_id, error)
@@ -593,7 +574,7 @@ class ClientSession:
         if old is not None:
             old.cancel()
         self._start_timers[send.input_event_id] = self._loop.call_later(
-            self._start_timeout, self._start_timed_out, send
+            self.options.start_timeout, self._start_timed_out, send
         )
 
     def _start_timed_out(self, send: Send) -> None:
@@ -684,4 +665,4 @@ def _text(reason: Any) -> str | None:
     return str(getattr(reason, "message", None) or reason)
 
 
-__all__ = ["ClientSession", "RunHandle", "SteerHandle"]
+__all__ = ["ClientOptions", "ClientSession", "RunHandle", "SteerHandle"]
