@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_session.protocol import CancelFilter, CancelTarget, ErrorCode, ProtocolError
+from tui_session.protocol import CancelFilter, CancelTarget, ErrorCode, ProtocolError, View
 from tui_session.transport.client_events import (
     ActiveTurnsChanged,
     BranchChanged,
@@ -584,3 +584,54 @@ def test_the_fold_is_pure_state_changes_in_changes_out() -> None:
     one, two = (Replay(log, "laptop").opened_on_an_empty_channel() for _ in range(2))
     assert [type(c).__name__ for c in one.live()] == [type(c).__name__ for c in two.live()]
     assert seen(one.read) == seen(two.read)
+
+
+# --- the two rules issue 11 changes each live in one object ----------------------------------
+
+
+class SameUser:
+    """A stand-in ownership rule (mine = my user's, on any device): swapping the one object
+    changes every own / observer decision of the client at once."""
+
+    def __init__(self, client_id: str) -> None:
+        self.client_id = client_id
+
+    def run(self, run) -> bool:
+        return run.client_id == self.client_id
+
+    def prompt(self, node) -> bool:
+        return node.client_id == self.client_id
+
+
+def test_whose_turn_is_mine_is_one_swappable_policy() -> None:
+    log = load("two_devices")
+    cmid, run = log["ids"]["prompt"], log["ids"]["run"]
+    phone = Replay(log, "phone", ownership=SameUser("alice")).opened_on_an_empty_channel()
+    phone.live(until=index_of(log, named("ai-run-start")) + 1)
+    assert phone.read.my_active_turns() == (run,)
+    assert phone.state.cancel_targets(CancelFilter("own")) == [CancelTarget(run, cmid)]
+    phone.live()
+    assert phone.read.turn(run).own and phone.read.prompt(cmid).own
+    default = Replay(log, "phone").opened_on_an_empty_channel()
+    default.live()
+    assert not default.read.turn(run).own  # today's rule: this device's only
+
+
+class NewestBranch(View):
+    """A stand-in branch rule (every device shows the newest sibling)."""
+
+    def arrived(self, node, *, live: bool) -> None:
+        pass  # remembers nothing: a new sibling from anywhere is shown
+
+    def _select(self, group, members):
+        return members[-1].key if members else None
+
+
+def test_which_branch_this_device_shows_is_one_swappable_policy() -> None:
+    log = load("edit")
+    desktop = Replay(log, "desktop", view=NewestBranch).opened_on_an_empty_channel()
+    desktop.live()
+    assert texts(desktop) == ["plain two", "Hello world"]
+    default = Replay(log, "desktop").opened_on_an_empty_channel()
+    default.live()
+    assert texts(default) == ["plain one", "Hello world"]  # today: an edit elsewhere stays put

@@ -5,7 +5,7 @@ published)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Container
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -15,7 +15,7 @@ from .wire import RunStatus
 TurnState = Literal["active", "waiting", "pending"]
 
 
-def is_own(run: RunNode, client_id: str, own_input_ids: Collection[str]) -> bool:
+def is_own(run: RunNode, client_id: str, own_input_ids: Container[str]) -> bool:
     """Own: started for this clientId by an input this device published. A continuation by
     this device does not make someone else's run own (ownership is keyed by the start)."""
     return run.client_id == client_id and run.input_codec_message_id in own_input_ids
@@ -43,7 +43,7 @@ class DeviceOwnership:
     (`is_own`), a prompt this device published. The same user's other devices are observers."""
 
     client_id: str
-    own_input_ids: Collection[str]
+    own_input_ids: Container[str]
 
     def run(self, run: RunNode) -> bool:
         return is_own(run, self.client_id, self.own_input_ids)

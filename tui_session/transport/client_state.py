@@ -130,7 +130,7 @@ class ClientState:
         self.view = view(self.tree)
         self.window = Window(self.view)
         self.owned: OwnedIds = owned if owned is not None else set()
-        self.ownership: Ownership = ownership or DeviceOwnership(client_id, self.owned)  # type: ignore[arg-type]
+        self.ownership: Ownership = ownership or DeviceOwnership(client_id, self.owned)
         self.stall_after = stall_after
         self.started_at = now  # a run with no wire activity yet counts from here
         self.sends: dict[str, Send] = {}  # by input event id
