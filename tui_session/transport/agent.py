@@ -50,7 +50,7 @@ from tui_session.protocol.context import DEFAULT_CONTEXT_BUDGET, ancestor_chain
 from .agent_run import CancelHook, PipeResult, Run, RunStep, SteerHook, publish_lifecycle
 from .agent_trigger import Trigger
 from .channel_io import DEFAULT_ROLLUP_S
-from .follower import ChannelFollower, wait_connected
+from .follower import ChannelFollower
 
 __all__ = [
     "AgentSession",
@@ -126,7 +126,6 @@ class AgentSession:
     @classmethod
     async def connect(cls, realtime: Any, channel_name: str, **options: Any) -> AgentSession:
         """Subscribe to everything (which attaches); history is paged on demand."""
-        await wait_connected(realtime)
         session = cls(realtime.channels.get(channel_name), **options)
         try:
             await session.follower.start()
