@@ -214,7 +214,7 @@ class ClientSession:
             # not connected: a leave or detach would only queue until a reconnect that may
             # never come, and the hub drops both with the connection anyway: skip them
             with contextlib.suppress(Exception):
-                self._channel.presence.unsubscribe(self.presence._on_presence)
+                self.presence.unsubscribe()
         if self._owns_http and self._http is not None:
             await self._http.close()
         self._listeners.clear()
