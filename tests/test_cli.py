@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -13,7 +16,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tests.support.hub import HubProcess
+from tests.support.hub import HubProcess, free_port
+from tests.support.squatters import SQUATTERS, silent_listener
 from tui_session.cli import app
 
 # Wide and colourless, so help text is not wrapped or styled mid-word.
@@ -146,3 +150,135 @@ def test_export_refuses_a_bad_session_id() -> None:
     result = runner.invoke(app, ["export", "--session", "my session"])
     assert result.exit_code == 2
     assert result.output.startswith("error: session id 'my session' is not valid")
+
+
+# --- `chat` and its endpoint: real `tui-session chat` processes against real sockets --------
+
+ENDPOINT_ERROR_BOUND_S = 3.0  # the issue's bound: an endpoint error within 3 s, before the UI
+
+
+def run_chat(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    """`tui-session chat ARGS` as a person runs it (no terminal needed: every case here ends
+    before the UI would open); its result and how long it took."""
+    program = Path(sys.executable).with_name("tui-session")
+    started = time.monotonic()
+    done = subprocess.run(
+        [str(program), "chat", *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    return done, time.monotonic() - started
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert not done.stdout, "nothing claimed on standard output (no 'started ...')"
+    [line] = done.stderr.splitlines()
+    return line
+
+
+def nothing_started(tmp_path: Path, *ports: int) -> None:
+    assert not (tmp_path / "data" / "logs" / "serve.log").exists(), "no serve was started"
+    for port in ports:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_chat_to_an_endpoint_where_nothing_listens_says_so_and_starts_nothing(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    done, took = run_chat("--session", "demo", "--endpoint", f"127.0.0.1:{port}")
+    assert done.returncode == 2, done
+    assert one_error_line(done) == (
+        f"error: no tui-session hub at 127.0.0.1:{port} (connection refused: nothing listens "
+        "there); check the address, or start `tui-session serve` there first"
+    )
+    assert took < ENDPOINT_ERROR_BOUND_S, f"took {took:.1f} s"
+    nothing_started(tmp_path, port)
+
+
+@pytest.mark.parametrize("squatter", SQUATTERS)
+def test_chat_to_an_endpoint_held_by_another_program_says_it_is_not_a_hub(
+    squatter: str, tmp_path: Path
+) -> None:
+    listen, detail = SQUATTERS[squatter]
+    with listen() as port:
+        done, took = run_chat("--session", "demo", "--endpoint", f"127.0.0.1:{port}")
+    assert done.returncode == 2, done
+    line = one_error_line(done)
+    assert line.startswith(f"error: 127.0.0.1:{port} is not a tui-session hub: {detail}"), line
+    assert took < ENDPOINT_ERROR_BOUND_S, f"took {took:.1f} s"
+    nothing_started(tmp_path)
+
+
+def local_ports(config: Path, hub_port: int, agent_port: int) -> None:
+    """The default local endpoint on these ports (the terminal looks for the agent there)."""
+    config.write_text(
+        f"[hub]\nport = {hub_port}\n[agent]\nport = {agent_port}\n"
+        f'[client]\nagent_url = "http://127.0.0.1:{agent_port}"\n'
+    )
+
+
+@pytest.mark.parametrize("squatter", SQUATTERS)
+def test_chat_with_the_hub_port_held_by_another_program_starts_nothing(
+    squatter: str, tmp_path: Path, clean_env: Path
+) -> None:
+    listen, detail = SQUATTERS[squatter]
+    agent_port = free_port()
+    with listen() as port:
+        local_ports(clean_env, port, agent_port)
+        done, took = run_chat("--session", "demo")
+    assert done.returncode == 2, done
+    line = one_error_line(done)
+    assert line.startswith(
+        f"error: the hub's port 127.0.0.1:{port} is held by another program, not a "
+        f"tui-session hub: {detail}"
+    ), line
+    assert line.endswith(
+        "; stop it, or give the hub another port (hub.port in the config file, or "
+        "TUI_SESSION_HUB_PORT)"
+    ), line
+    assert took < ENDPOINT_ERROR_BOUND_S, f"took {took:.1f} s"
+    nothing_started(tmp_path, agent_port)
+
+
+def test_chat_with_the_agent_port_taken_does_not_start_serve(
+    tmp_path: Path, clean_env: Path
+) -> None:
+    hub_port = free_port()
+    with silent_listener() as agent_port:
+        local_ports(clean_env, hub_port, agent_port)
+        done, took = run_chat("--session", "demo")
+    assert done.returncode == 2, done
+    assert one_error_line(done) == (
+        f"error: cannot start `tui-session serve`: its agent service cannot listen on "
+        f"127.0.0.1:{agent_port} (address already in use); free it, or choose another port: "
+        "tui-session chat --agent-url http://127.0.0.1:PORT"
+    )
+    assert took < ENDPOINT_ERROR_BOUND_S, f"took {took:.1f} s"
+    nothing_started(tmp_path, hub_port)
+
+
+def test_chat_reports_a_serve_that_died_with_the_end_of_its_log(
+    tmp_path: Path, clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The serve `chat` started exits at once (its data dir is a file): no UI, no claim that
+    it runs; the last lines of its log say why."""
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("")
+    monkeypatch.setenv("TUI_SESSION_DATA_DIR", str(blocked))
+    monkeypatch.setenv("TUI_SESSION_LOG_DIR", str(tmp_path / "logs"))
+    hub_port, agent_port = free_port(), free_port()
+    local_ports(clean_env, hub_port, agent_port)
+    done, _took = run_chat("--session", "demo")
+    assert done.returncode == 1, done
+    assert not done.stdout, "no 'started ...' claim"
+    first, *tail = done.stderr.splitlines()
+    log = tmp_path / "logs" / "serve.log"
+    assert first == (
+        f"error: the `tui-session serve` started here exited (code 1); the last lines of {log}:"
+    )
+    assert tail[-1] == f"  FileExistsError: [Errno 17] File exists: '{blocked}'"
+    assert len(tail) == 8 and all(line.startswith("  ") for line in tail)

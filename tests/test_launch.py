@@ -3,15 +3,17 @@ background when none is reachable, and the session factory the CLI hands to the 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from pathlib import Path
 
 import pytest
 
-from tests.support.hub import free_port
+from tests.support.hub import HubEndpoint, free_port
+from tests.support.squatters import SQUATTERS
 from tests.tui.helpers import ready, turns, wait_for
-from tui_session import launch
+from tui_session import hub_probe, launch
 from tui_session.config import load_settings
 from tui_session.hub.auth import AuthStore, read_root_key
 from tui_session.tui.app import make_app
@@ -132,3 +134,50 @@ def test_owned_inputs_file_names_stay_short(tmp_path: Path) -> None:
     assert len(path.name) <= launch.OWNED_NAME_MAX + len(".ids")
     assert path != launch._owned_path(settings, long_channel[:-1] + "y", "phone")
     assert launch._owned_path(settings, "session:demo", "phone").name == "phone--session_demo.ids"
+
+
+async def test_the_probe_knows_a_hub_from_other_programs(hub: HubEndpoint) -> None:
+    """A hub is recognised positively (its GET /tui-session); anything else is not one."""
+    found = await asyncio.to_thread(hub_probe.probe_hub, hub.host, hub.port)
+    assert found == hub_probe.Probe("hub")
+    for name, (listen, detail) in SQUATTERS.items():
+        with listen() as port:
+            other = await asyncio.to_thread(hub_probe.probe_hub, "127.0.0.1", port)
+        assert other.found == "other" and other.detail.startswith(detail), name
+    nothing = hub_probe.probe_hub("127.0.0.1", free_port())
+    assert nothing == hub_probe.Probe("nothing", "connection refused: nothing listens there")
+    assert not hub_probe.probe_hub("127.0.0.1", hub.port, tls=True).is_hub, "plain, not TLS"
+
+
+async def test_an_endpoint_elsewhere_is_checked_and_never_started(
+    hub: HubEndpoint, tmp_path: Path
+) -> None:
+    def plan_for(port: int) -> launch.Launch:
+        flag = f"127.0.0.1:{port}"
+        settings = load_settings(
+            None, {"hub.data_dir": str(tmp_path / "data"), **launch.endpoint_overrides(flag)}
+        )
+        return launch.plan(settings, session="demo", channel=None, endpoint_flag=flag)
+
+    ours = plan_for(hub.port)
+    assert ours.hub_elsewhere
+    reached = await asyncio.to_thread(launch.reach_endpoint, ours, config=None)
+    assert reached is ours and reached.server is None
+    port = free_port()
+    with pytest.raises(launch.EndpointError, match=f"no tui-session hub at 127.0.0.1:{port}"):
+        launch.reach_endpoint(plan_for(port), config=None)
+    assert not hub_probe.accepts("127.0.0.1", port), "nothing was started there"
+    assert not (tmp_path / "logs").exists()
+
+
+def test_the_agent_of_a_started_serve_listens_where_the_terminal_looks() -> None:
+    def address(**overrides: object) -> tuple[str, int]:
+        return launch.served_agent_address(load_settings(None, overrides, env={}))
+
+    assert address() == ("127.0.0.1", 8471)
+    assert address(**{"client.agent_url": "http://localhost:9001"}) == ("localhost", 9001)
+    # the terminal posts to client.agent_url: a serve whose agent listened elsewhere would
+    # leave every prompt "agent not reached"
+    assert address(**{"agent.port": 9002}) == ("127.0.0.1", 8471)
+    elsewhere = {"client.agent_url": "http://10.1.2.3:9003", "agent.port": 9004}
+    assert address(**elsewhere) == ("127.0.0.1", 9004)

@@ -169,21 +169,20 @@ def chat(
     settings = _settings(config, overrides)
     plan = _plan(settings, session, channel, endpoint)
     try:
-        plan = launch.ensure_local_server(plan, config=config)
+        plan = launch.reach_endpoint(plan, config=config)
     except launch.LaunchError as err:
         typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(code=1) from err
-    if plan.started_server:
-        typer.echo(
-            f"started `tui-session {plan.started_server}` in the background "
-            f"(logs in {paths.log_dir()})"
-        )
+        raise typer.Exit(code=err.exit_code) from err
+    if plan.server:
+        typer.echo(plan.server.started_line())
     if plan.created:
         typer.echo(f"new session; join it from another terminal with:\n  {plan.join_command}")
     from tui_session.tui.app import make_app
 
     chat_app = make_app(settings, launch.session_factory(settings), launch.chat_options(plan))
     chat_app.run()
+    if plan.server and (gone := plan.server.exit_report()):
+        typer.echo(f"note: {gone}", err=True)
     if plan.created:
         typer.echo(f"to come back to this session: {plan.join_command}")
 

@@ -1,7 +1,11 @@
 """What `tui-session chat` and `export` do before they start, kept out of cli.py (flags only):
-settings for the chosen endpoint, the session's names checked, find or start the local hub, its
-key, and the session factory that builds the realtime client and the `ClientSession` on the
-app's event loop.
+settings for the chosen endpoint, the session's names checked, the endpoint checked (a hub
+that is ours, or the local one started), its key, and the session factory that builds the
+realtime client and the `ClientSession` on the app's event loop.
+
+Every mistake is found here, before the UI opens, and said in one sentence: a bad name or a
+wrong endpoint is exit code 2 (what was asked for cannot be used as given); a server started
+here that fails is exit code 1.
 """
 
 from __future__ import annotations
@@ -11,27 +15,41 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from tui_session import paths, sessions
+from tui_session import hub_probe, sessions
 from tui_session.config import ClientSettings, Settings
 from tui_session.hub.auth import read_root_key
+from tui_session.local_server import StartedServer, start_serve
 from tui_session.sessions import JoinCommand
-from tui_session.transport.client import ClientSession
-from tui_session.tui.options import ChatOptions, OpenSession, SessionFactory
+
+if TYPE_CHECKING:  # the client stack loads when the session opens, not for a quick error
+    from tui_session.tui.options import ChatOptions, SessionFactory
 
 HUB_START_TIMEOUT_S = 15.0
 OWNED_NAME_MAX = 120  # characters of an owned-inputs file name (file systems allow 255 bytes)
 _WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 class LaunchError(RuntimeError):
-    """Something the user must fix (shown without a traceback)."""
+    """Something the user must fix (shown without a traceback); exit code 1: what was started
+    here failed."""
+
+    exit_code = 1
+
+
+class EndpointError(LaunchError):
+    """The endpoint cannot be used as given: nothing answers there, another program does, or
+    a port the local server needs is taken. Exit code 2, as for every input `chat` refuses
+    before the UI opens."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -42,12 +60,20 @@ class Launch:
     created: bool  # a new session id was made up
     endpoint_label: str
     join: JoinCommand
-    started_server: str | None = None  # "serve" or "hub" when one was started here
-    server_pid: int | None = None
+    hub_elsewhere: bool = False  # --endpoint HOST:PORT: a hub that is never started here
+    server: StartedServer | None = None  # the `tui-session serve` started here, if any
 
     @property
     def join_command(self) -> str:
         return self.join.for_channel(self.channel_name)
+
+    @property
+    def started_server(self) -> str | None:
+        return self.server.command if self.server else None
+
+    @property
+    def server_pid(self) -> int | None:
+        return self.server.pid if self.server else None
 
 
 def endpoint_overrides(endpoint: str | None) -> dict[str, Any]:
@@ -120,55 +146,102 @@ def plan(
         agent_url=None if agent_url == ClientSettings.agent_url else agent_url,
     )
     session_id = sessions.session_id_of(channel_name)
-    return Launch(settings, channel_name, session_id, created, label, join)
+    elsewhere = local and endpoint_flag not in (None, "local")
+    return Launch(settings, channel_name, session_id, created, label, join, elsewhere)
 
 
 def hub_address(settings: Settings) -> tuple[str, int]:
     return _WILDCARD.get(settings.hub.host, settings.hub.host), settings.hub.port
 
 
-def reachable(host: str, port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+def reach_endpoint(launch: Launch, *, config: Path | None) -> Launch:
+    """The endpoint, checked before the UI opens (each failure an `EndpointError`, within a
+    few seconds):
+    - Ably's cloud: nothing to check here (its credentials are the SDK's to use);
+    - a hub named with `--endpoint HOST:PORT`: it must answer as a tui-session hub; it is
+      never started here;
+    - the default local hub (no `--endpoint`, or `--endpoint local`): reused when it runs,
+      else `tui-session serve` is started (`ensure_local_server`)."""
+    settings = launch.settings
+    if settings.client.endpoint != "local":
+        return launch
+    if not launch.hub_elsewhere:
+        return ensure_local_server(launch, config=config)
+    host, port = hub_address(settings)
+    probe = hub_probe.probe_hub(host, port, tls=settings.hub.tls)
+    if probe.found == "nothing":
+        raise EndpointError(
+            f"no tui-session hub at {host}:{port} ({probe.detail}); check the address, "
+            "or start `tui-session serve` there first"
+        )
+    if probe.found == "other":
+        raise EndpointError(f"{host}:{port} is not a tui-session hub: {probe.detail}")
+    return launch
 
 
 def ensure_local_server(launch: Launch, *, config: Path | None) -> Launch:
-    """With the local endpoint and no hub listening, start `tui-session serve` (hub and agent
-    service) in the background, logging to the log dir; a second terminal reuses it."""
+    """With the default local endpoint: the hub running there, or a `tui-session serve`
+    (hub and agent service) started in the background, logging to the log dir. Another
+    program on the hub's port, or a port serve could not listen on, is an `EndpointError`
+    before anything starts; a serve that exits before answering is a `LaunchError` with the
+    last lines of its log."""
     settings = launch.settings
     if settings.client.endpoint != "local":
         return launch
     host, port = hub_address(settings)
-    if reachable(host, port):
+    probe = hub_probe.probe_hub(host, port, tls=settings.hub.tls)
+    if probe.is_hub:
         return launch
-    command = "serve"
-    log_dir = paths.log_dir()
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{command}.log"
-    args = [sys.executable, "-m", "tui_session.cli", command]
-    if config is not None:
-        args += ["--config", str(config)]
-    args += ["--host", settings.hub.host, "--port", str(port)]
-    args += ["--agent-port", str(settings.agent.port), "--data-dir", str(settings.hub.data_dir)]
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # outlives this terminal; a second terminal reuses it
+    if probe.found == "other":
+        raise EndpointError(
+            f"the hub's port {host}:{port} is held by another program, not a tui-session hub: "
+            f"{probe.detail}; stop it, or give the hub another port "
+            "(hub.port in the config file, or TUI_SESSION_HUB_PORT)"
         )
+    agent_host, agent_port = served_agent_address(settings)
+    _check_free("the hub", settings.hub.host, port, "hub.port in the config file")
+    _check_free(
+        "its agent service",
+        agent_host,
+        agent_port,
+        f"tui-session chat --agent-url http://{agent_host}:PORT",
+    )
+    server = start_serve(settings, agent_port=agent_port, config=config)
     deadline = time.monotonic() + HUB_START_TIMEOUT_S
-    while not reachable(host, port):
+    while True:
+        if hub_probe.probe_hub(host, port, tls=settings.hub.tls).is_hub:
+            if not server.running():
+                return launch  # another terminal's serve came first; ours stepped aside
+            if hub_probe.accepts(agent_host, agent_port):
+                return replace(launch, server=server)
+        report = server.exit_report()
+        if report is not None:
+            raise LaunchError(report)
         if time.monotonic() > deadline:
             raise LaunchError(
-                f"started `tui-session {command}` but {host}:{port} does not answer; see {log_path}"
+                f"started `tui-session serve` (pid {server.pid}) but its hub {host}:{port} "
+                f"and agent {agent_host}:{agent_port} do not both answer after "
+                f"{HUB_START_TIMEOUT_S:g} s; see {server.log_path}"
             )
         time.sleep(0.1)
-    return replace(launch, started_server=command, server_pid=process.pid)
+
+
+def served_agent_address(settings: Settings) -> tuple[str, int]:
+    """Where the agent of a `serve` started by `chat` listens: where this terminal will look
+    for it (`client.agent_url`) when that is on this machine, else `agent.port`."""
+    url = urlsplit(settings.client.agent_url)
+    if url.scheme == "http" and url.hostname in _LOOPBACK and url.port:
+        return url.hostname, url.port
+    return _WILDCARD.get(settings.agent.host, settings.agent.host), settings.agent.port
+
+
+def _check_free(what: str, host: str, port: int, instead: str) -> None:
+    reason = hub_probe.cannot_listen(host, port)
+    if reason is not None:
+        raise EndpointError(
+            f"cannot start `tui-session serve`: {what} cannot listen on {host}:{port} "
+            f"({reason}); free it, or choose another port: {instead}"
+        )
 
 
 def hub_key(settings: Settings) -> str | None:
@@ -184,7 +257,9 @@ def hub_key(settings: Settings) -> str | None:
 
 def session_factory(settings: Settings, *, role: str = "user") -> SessionFactory:
     """Opens the realtime client and the ClientSession on the app's event loop."""
+    from tui_session.transport.client import ClientSession
     from tui_session.transport.connect import realtime_from_settings
+    from tui_session.tui.options import OpenSession
 
     client = settings.client
     key = hub_key(settings)
@@ -226,6 +301,8 @@ def _owned_path(settings: Settings, channel_name: str, device: str) -> Path:
 
 
 def chat_options(launch: Launch) -> ChatOptions:
+    from tui_session.tui.options import ChatOptions
+
     return ChatOptions(
         session_name=launch.channel_name,
         endpoint_label=launch.endpoint_label,

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from tui_session import __version__
 from tui_session.hub.auth import AuthError, AuthStore, Principal
 from tui_session.hub.channels import Channels, Publisher, now_ms
 from tui_session.hub.frames import AblyError, Format, decode_body, encode_body, wire_items
@@ -22,6 +23,9 @@ from tui_session.hub.store import HistoryQuery, Store, seq_of
 JSON = "application/json"
 MSGPACK = "application/x-msgpack"
 MAX_LIMIT = 1000
+# Not Ably's: how a terminal tells this hub from another program on the port (hub_probe.py).
+IDENTITY_ROUTE = "/tui-session"
+IDENTITY = "tui-session-hub"
 
 
 class Hub(Protocol):
@@ -63,6 +67,7 @@ def add_routes(app: web.Application, hub: Hub) -> None:
     add("GET", "/channels/{channel}/messages/{serial}/versions", routes.versions)
     add("GET", "/channels/{channel}/presence", routes.presence)
     add("GET", "/channels/{channel}/presence/history", routes.presence_history)
+    add("GET", IDENTITY_ROUTE, routes.identity)
 
 
 def response_format(request: web.Request) -> Format:
@@ -132,6 +137,9 @@ class Routes:
 
     async def time(self, request: web.Request) -> web.Response:
         return reply(request, [now_ms()])
+
+    async def identity(self, request: web.Request) -> web.Response:
+        return reply(request, {"service": IDENTITY, "version": __version__})
 
     async def request_token(self, request: web.Request) -> web.Response:
         body = await read_body(request)
