@@ -1,0 +1,75 @@
+"""Escape sequences from the running Textual app to its terminal, through the app's driver.
+
+Textual 8.2.8 has no public "write these bytes" call: `App.bell()` and
+`App.copy_to_clipboard()` write through the driver's private `_driver`. Its public seams are
+the driver class (`App(driver_class=...)`, `App.driver_class`, `App.get_driver_class()`) and
+`Driver.write()`. `TerminalOutput.attach(app)` wraps the app's driver class before it runs
+so the driver it creates hands itself over; `write()` then queues bytes on the driver's
+writer thread, in order with Textual's own frames (a write to stdout from elsewhere could
+land inside a frame's escape codes). The wrapper also saves the terminal's title when the
+app starts and restores it when it stops, on every exit path.
+
+Headless (Pilot) apps never get a terminal: `write()` then only records what it was asked
+to write (`sent`), which in-process tests read.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from textual.app import App
+from textual.driver import Driver
+
+from .terminal_notify import pop_title, push_title, title_sequence
+
+TITLE_PREFIX = title_sequence("")[:4]  # ESC ] 2 ;
+
+
+class TerminalOutput:
+    def __init__(self, *, keep: int = 100) -> None:
+        self.sent: deque[str] = deque(maxlen=keep)  # everything asked for, newest last
+        self._driver: Driver | None = None
+        self._title: str | None = None  # the last title written (OSC 2)
+
+    def attach(self, app: App[Any]) -> None:
+        """Call once, before `app.run()`."""
+        output = self
+        base: type[Driver] = app.driver_class
+
+        class TappedDriver(base):  # type: ignore[valid-type, misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                output._driver = self
+
+            def start_application_mode(self) -> None:
+                super().start_application_mode()
+                self.write(push_title())
+                if output._title:  # back from a suspend (ctrl+z): our title again
+                    self.write(output._title)
+
+            def stop_application_mode(self) -> None:
+                self.write(pop_title())
+                super().stop_application_mode()
+
+        TappedDriver.__name__ = f"Tapped{base.__name__}"
+        app.driver_class = TappedDriver
+
+    @property
+    def connected(self) -> bool:
+        """Whether writes reach a terminal (false headless, or before the app runs)."""
+        return self._driver is not None and not self._driver.is_headless
+
+    def write(self, data: str) -> bool:
+        """Queue `data` for the terminal; returns whether it reached one."""
+        if not data:
+            return False
+        self.sent.append(data)
+        if data.startswith(TITLE_PREFIX):
+            self._title = data
+        if not self.connected:
+            return False
+        assert self._driver is not None
+        self._driver.write(data)
+        self._driver.flush()
+        return True
