@@ -16,6 +16,7 @@ Times are Ably-style epoch milliseconds; the caller passes the clock.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
@@ -549,6 +550,26 @@ def takeover_output(operator: str) -> str:
         f"{operator}, a human operator, took over the conversation and answers the user "
         "directly from here."
     )
+
+
+def operator_note(operator: str) -> dict[str, Any]:
+    """A system message put before each verified operator reply in the model's context, so
+    the model knows a person said it (and does not take it for its own words)."""
+    text = (
+        f"The next assistant message was written by {operator}, a human operator who was "
+        "in control of this conversation, not by you."
+    )
+    item = {"type": "message", "role": "system", "content": [{"type": "input_text", "text": text}]}
+    return {"role": "system", "items": [item]}
+
+
+_NOTE = re.compile(r"^The next assistant message was written by (.+?), a human operator ")
+
+
+def noted_operator(text: str) -> str | None:
+    """The operator an `operator_note` names (None for any other text)."""
+    match = _NOTE.match(text)
+    return match.group(1) if match else None
 
 
 # --- helpers -------------------------------------------------------------------------------------
