@@ -24,6 +24,8 @@ from tui_session.protocol.handover import (
     hand_back,
     lapse,
     lapse_deadline_ms,
+    noted_operator,
+    operator_note,
     parse_request,
     request_publish,
     resolve,
@@ -344,3 +346,13 @@ def test_what_the_model_reads_when_a_human_answers_or_takes_over() -> None:
     assert takeover_output("ada") == (
         "ada, a human operator, took over the conversation and answers the user directly from here."
     )
+
+
+def test_operator_note_is_a_system_message_that_names_the_operator() -> None:
+    note = operator_note("ada lovelace")
+    [item] = note["items"]
+    assert note["role"] == item["role"] == "system"
+    text = item["content"][0]["text"]
+    assert text.startswith("The next assistant message was written by ada lovelace, a human")
+    assert noted_operator(text) == "ada lovelace"
+    assert noted_operator("The next assistant message was great") is None
