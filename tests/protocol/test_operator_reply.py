@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tui_session.protocol import Append, Publish, RunStatus
 from tui_session.protocol.context import context_messages
-from tui_session.protocol.handover_fold import OPERATOR_HEADER
+from tui_session.protocol.handover import OPERATOR_HEADER
 from tui_session.protocol.operator_reply import (
     OperatorReply,
     ReplyTarget,

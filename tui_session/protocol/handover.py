@@ -29,6 +29,11 @@ SCHEMA_VERSION = 1
 RESOLVED_KEPT = 20  # resolved escalations a snapshot carries, newest last
 MAX_REASON = 500  # characters of a reason kept on the wire
 REQUEST_HUMAN = "request_human"  # the built-in tool whose call is an escalation
+# Application headers (`extras.headers`: the AI Transport wire leaves them to the application,
+# and 0.8.0 ignores them): on every message of an operator's reply run, the operator; on a
+# prompt sent with "ask for a human", "user" (the agent then escalates without the model).
+OPERATOR_HEADER = "operator"
+ESCALATE_HEADER = "escalate"
 
 
 class HandoverName(StrEnum):

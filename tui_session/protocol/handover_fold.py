@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from .handover import (
     DEFAULT,
+    OPERATOR_HEADER,
     Escalation,
     EventKind,
     HandoverEvent,
@@ -32,8 +33,6 @@ from .handover import (
     text_field,
 )
 from .wire import C, H, Kind, Name, read_envelope
-
-OPERATOR_HEADER = "operator"  # extras.headers on every message of an operator's reply run
 
 Verification = Literal["verified", "unconfirmed", "refused"]
 

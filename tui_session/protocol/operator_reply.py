@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .encoder import Operation, Publish, RunHeaders, Step, default_step_id
-from .handover_fold import OPERATOR_HEADER
+from .handover import OPERATOR_HEADER
 from .responses import ResponsesEncoder
 
 REPLY_PIECE = 400  # characters per append: a long reply still streams in a few appends
