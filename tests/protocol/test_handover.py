@@ -137,7 +137,7 @@ def test_escalate_opens_once_and_names_who_asked() -> None:
     snap = escalate(DEFAULT, escalation())
     assert [e.id for e in snap.open] == ["call_1"]
     assert snap.event.kind == EventKind.ESCALATED and snap.event.by == "model"
-    assert escalate(snap, escalation()) is snap  # the same call twice: nothing new
+    assert escalate(snap, escalation()) is None  # the same call twice: nothing to publish
     by_user = escalate(DEFAULT, escalation("call_2", asked_by="user"))
     assert by_user.event.by == "root"
     assert describe(by_user.event, by_user) == "root asked for a human: refund over the limit"

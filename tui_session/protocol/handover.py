@@ -381,10 +381,11 @@ def hand_back(
     return replace(current, control=None, event=event)
 
 
-def escalate(current: Snapshot, escalation: Escalation) -> Snapshot:
-    """A new open escalation (its turn has just suspended)."""
+def escalate(current: Snapshot, escalation: Escalation) -> Snapshot | None:
+    """A new open escalation (its turn has just suspended); None when that call is already
+    known (a retried suspension: nothing to publish)."""
     if current.escalation(escalation.id) is not None:
-        return current
+        return None
     actor = escalation.user if escalation.asked_by == "user" else "model"
     event = HandoverEvent(EventKind.ESCALATED, actor, escalation.at_ms, escalation=escalation.id)
     return replace(current, open=(*current.open, escalation), event=event)
