@@ -12,6 +12,7 @@ import fcntl
 import os
 import re
 import select
+import shutil
 import struct
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import time
 import pytest
 
 from tui_session.tui.terminal_notify import Sequence, Terminal, notification, title_sequence
-from tui_session.tui.terminal_output import TerminalOutput
+from tui_session.tui.terminal_output import TerminalOutput, tmux_passthrough
 
 OSC = re.compile(rb"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\\\)")
 CHILD = textwrap.dedent(
@@ -118,3 +119,30 @@ def test_headless_output_only_records() -> None:
     assert output.write("") is False
     assert list(output.sent) == ["\x07"]
     assert not output.connected
+
+
+@pytest.fixture
+def tmux_server(tmp_path):
+    """A private tmux server (its own socket); yields the TMUX value a pane inside would see."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    socket_path = tmp_path / "tmux.sock"
+    tmux = ["tmux", "-S", str(socket_path), "-f", os.devnull]
+    subprocess.run([*tmux, "new-session", "-d", "sleep 600"], check=True, timeout=10)
+    try:
+        yield tmux, f"{socket_path},{os.getpid()},0"
+    finally:
+        subprocess.run([*tmux, "kill-server"], check=False, timeout=10)
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("on", True), ("off", False)])
+def test_tmux_passthrough_is_asked_of_the_real_tmux(tmux_server, setting, expected) -> None:
+    tmux, tmux_env = tmux_server
+    subprocess.run([*tmux, "set-option", "-g", "allow-passthrough", setting], check=True)
+    assert tmux_passthrough({**os.environ, "TMUX": tmux_env}) is expected
+
+
+def test_tmux_passthrough_outside_tmux_or_without_an_answer_is_unknown(tmp_path) -> None:
+    assert tmux_passthrough({"PATH": os.environ["PATH"]}) is None
+    gone = {"PATH": os.environ["PATH"], "TMUX": f"{tmp_path}/no-server,1,0"}
+    assert tmux_passthrough(gone) is None

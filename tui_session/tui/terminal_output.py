@@ -10,12 +10,16 @@ land inside a frame's escape codes). The wrapper also saves the terminal's title
 app starts and restores it when it stops, on every exit path.
 
 Headless (Pilot) apps never get a terminal: `write()` then only records what it was asked
-to write (`sent`), which in-process tests read.
+to write (`sent`), which in-process tests read. `tmux_passthrough()` asks the tmux the app
+runs in whether it forwards wrapped sequences (`terminal_notify.detect(tmux_passthrough=...)`).
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 from textual.app import App
@@ -73,3 +77,26 @@ class TerminalOutput:
         self._driver.write(data)
         self._driver.flush()
         return True
+
+
+def tmux_passthrough(env: Mapping[str, str], timeout_s: float = 2.0) -> bool | None:
+    """Whether the tmux this process runs in forwards passthrough sequences
+    (`allow-passthrough` on or all); None outside tmux or when tmux does not say (an old tmux
+    without the option, no tmux binary, no answer in time). Asked once, at start."""
+    if not env.get("TMUX") or shutil.which("tmux") is None:
+        return None
+    try:
+        answer = subprocess.run(
+            ["tmux", "show-options", "-gv", "allow-passthrough"],
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    value = answer.stdout.strip()
+    if answer.returncode != 0 or value not in ("on", "all", "off"):
+        return None
+    return value != "off"
