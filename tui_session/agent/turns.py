@@ -1,7 +1,7 @@
 """One turn (run) of the agent: model passes, tools, approvals, steering, and its end.
 
-The loop (§4.6): a pass reads the model's context from the channel, streams the model into the
-session through `Run.pipe`, then
+The loop (docs/wire.md §4.6): a pass reads the model's context from the channel, streams the
+model into the session through `Run.pipe`, then
 - a steer that arrived mid-pass stops the model call (the upstream request is closed) and
   another pass answers it;
 - tool calls the model made run here, their outputs are published, and another pass follows;
