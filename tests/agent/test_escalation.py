@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.agent.test_models import calls_of, check_invariants, collect, demo, text_of, user
-from tests.agent.test_service import demo_settings, post, run_end, running_agent, streamed_text
-from tests.support import HubEndpoint
+from tests.agent.test_service import run_end
+from tests.support.agent import demo_settings, post, running_agent, streamed_text
+from tests.support.hub import HubEndpoint
 from tests.transport.agent_helpers import Client, codec, invocation, publish, recorder, transport
 from tui_session.agent.models.demo import NO_OPERATORS
 from tui_session.agent.tools import (

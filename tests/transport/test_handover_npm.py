@@ -4,7 +4,9 @@ disturbed by `handover.*` messages, live or from history, while our fold reads t
 
 from __future__ import annotations
 
-from tests.support import HubEndpoint
+from tests.support.forms import npm_messages, npm_runs
+from tests.support.hub import HubEndpoint
+from tests.support.npm import npm_observer
 from tests.transport.agent_helpers import Client, publish, recorder
 from tui_session.protocol.handover import (
     DEFAULT,
@@ -17,8 +19,6 @@ from tui_session.protocol.handover import (
 from tui_session.protocol.handover_fold import HandoverFold
 from tui_session.protocol.operator_reply import OperatorReply, ReplyTarget
 from tui_session.transport.channel_io import ChannelWriter
-
-from .test_matrix_support import npm_messages, npm_observer, npm_runs
 
 CHANNEL = "session:handover-npm"
 T0 = 1_700_000_000_000

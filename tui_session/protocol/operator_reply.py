@@ -30,7 +30,7 @@ REPLY_PIECE = 400  # characters per append: a long reply still streams in a few 
 
 @dataclass(frozen=True)
 class ReplyTarget:
-    """What a reply answers, with the parent rules of reference §4.2 (those of the agent)."""
+    """What a reply answers, with the parent rules of docs/wire.md §4.2 (those of the agent)."""
 
     parent: str | None  # codec-message-id the run hangs under
     input_codec_message_id: str
@@ -140,7 +140,7 @@ def pieces(text: str, size: int = REPLY_PIECE) -> list[str]:
 
 
 def message_events(item_id: str, parts: list[str], output_index: int = 0) -> list[dict[str, Any]]:
-    """One assistant text message as OpenAI Responses stream events (reference §8.3)."""
+    """One assistant text message as OpenAI Responses stream events (docs/wire.md §8.3)."""
     where = {"item_id": item_id, "output_index": output_index, "content_index": 0}
     text = "".join(parts)
     return [

@@ -22,8 +22,11 @@ import time
 
 import pytest
 
+from tui_session.config import Settings
+from tui_session.tui.app import make_app
+from tui_session.tui.options import ChatOptions
+from tui_session.tui.terminal import TerminalOutput, notify_desktop, tmux_passthrough
 from tui_session.tui.terminal_notify import Sequence, Terminal, notification, title_sequence
-from tui_session.tui.terminal_output import TerminalOutput, tmux_passthrough
 
 OSC = re.compile(rb"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\\\)")
 CHILD = textwrap.dedent(
@@ -31,7 +34,7 @@ CHILD = textwrap.dedent(
     import os
     from textual.app import App
     from tui_session.tui.terminal_notify import TerminalNotifier, detect
-    from tui_session.tui.terminal_output import TerminalOutput
+    from tui_session.tui.terminal import TerminalOutput
 
     output = TerminalOutput()
     notifier = TerminalNotifier(detect(os.environ), os.environ["NOTIFY_MODE"])
@@ -146,3 +149,20 @@ def test_tmux_passthrough_outside_tmux_or_without_an_answer_is_unknown(tmp_path)
     assert tmux_passthrough({"PATH": os.environ["PATH"]}) is None
     gone = {"PATH": os.environ["PATH"], "TMUX": f"{tmp_path}/no-server,1,0"}
     assert tmux_passthrough(gone) is None
+
+
+def test_the_chat_app_writes_its_notifications_through_an_attached_output(monkeypatch) -> None:
+    """The app factory attaches the output; the chat screen's `notify_desktop` goes through
+    it (no private driver access), in this terminal's sequence."""
+    monkeypatch.setenv("TERM_PROGRAM", "WezTerm")
+    for var in ("TMUX", "STY", "KITTY_WINDOW_ID"):
+        monkeypatch.delenv(var, raising=False)
+
+    async def never(_channel: str):  # the app is not run here
+        raise AssertionError("not opened")
+
+    app = make_app(Settings(), never, ChatOptions("demo"))
+    output = TerminalOutput.of(app)
+    assert output is not None and app.driver_class.__name__.startswith("Tapped")
+    notify_desktop(app, "tui-session: your turn ended (complete)")
+    assert list(output.sent) == ["\x1b]9;tui-session: your turn ended (complete)\x07"]
