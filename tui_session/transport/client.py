@@ -64,6 +64,7 @@ from .client_state import (
 from .client_wire import DEVICE_HEADER, with_app_headers
 from .follower import ChannelFollower, is_connected, wait_connected
 from .history import HistoryPager
+from .message_size import ensure_fits
 from .owned_inputs import OwnedInputs
 from .presence import Member, PresenceTracker, client_presence_data
 
@@ -362,6 +363,7 @@ class ClientSession:
         ops = [
             with_app_headers(op, {DEVICE_HEADER: self.device}) for op in user_text(headers, text)
         ]
+        ensure_fits(self.realtime, ops, text)
         self._apply(self.state.add_prompt(handle, text, parent=parent, fork_of=fork_of))
         try:
             serials = await self._publish(ops)
@@ -456,6 +458,7 @@ class ClientSession:
         headers = InputHeaders(
             steer.steer_cmid, new_id(), run_client_id=self.client_id, run_id=run_id
         )
+        ensure_fits(self.realtime, user_text(headers, text), text)
         self.state.add_steer(steer)
         try:
             serials = await self._publish(user_text(headers, text))

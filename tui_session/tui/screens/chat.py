@@ -18,6 +18,7 @@ from textual.widgets import Footer, Static
 
 from tui_session.sessions import JoinCommand
 from tui_session.transport.client_model import PromptView, TurnView
+from tui_session.transport.message_size import draft_oversize
 from tui_session.tui import messages as m
 from tui_session.tui.controller import SessionController
 from tui_session.tui.options import ChatOptions, OpenSession, SessionFactory
@@ -361,6 +362,10 @@ class ChatScreen(Screen):
         text = composer.text.strip()
         if not text:
             self.notify("Type the text first.", severity="warning")
+            return None
+        if self.controller and (too_large := draft_oversize(self.controller.session, text)):
+            composer.refuse(too_large.words())
+            self.notify(too_large.words(), severity="error")
             return None
         composer.remember(text)
         composer.text = ""

@@ -33,6 +33,16 @@ class Composer(TextArea):
         self.text = text
         self.move_cursor(self.document.end)
 
+    def refuse(self, reason: str) -> None:
+        """The draft was not sent: keep it, and say why on the border until it changes."""
+        self.border_title = reason
+        self.add_class("-refused")
+
+    def on_text_area_changed(self) -> None:
+        if self.has_class("-refused"):
+            self.border_title = None
+            self.remove_class("-refused")
+
     async def _on_key(self, event: events.Key) -> None:
         key = event.key
         if key == "enter":
