@@ -14,6 +14,7 @@ from textual.message import Message
 
 from tui_session.transport.client_model import PromptView, TurnView
 from tui_session.transport.presence import Member
+from tui_session.transport.service_health import AgentHealth
 
 
 @dataclass
@@ -106,3 +107,10 @@ class Notice(Message):
 
     text: str
     severity: str = "information"
+
+
+@dataclass
+class AgentHealthRead(Message):
+    """The agent service's /health was read (it answered with its model, or it did not)."""
+
+    health: AgentHealth

@@ -34,3 +34,4 @@ class ChatOptions:
     notify: bool = True  # bell + OSC 9 when a turn of mine ends while the terminal is unfocused
     batch_s: float = 0.05  # turn deltas are rendered at most this often per turn
     confirm_window_s: float = 3.0  # second press of "cancel all" must come within this
+    agent_retry_s: float = 5.0  # an agent service that did not answer is asked again this often

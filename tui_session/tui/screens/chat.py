@@ -19,6 +19,7 @@ from textual.widgets import Footer, Static
 from tui_session.sessions import JoinCommand
 from tui_session.transport.client_model import PromptView, TurnView
 from tui_session.transport.message_size import draft_oversize
+from tui_session.transport.service_health import HealthWatch
 from tui_session.tui import messages as m
 from tui_session.tui.controller import SessionController
 from tui_session.tui.options import ChatOptions, OpenSession, SessionFactory
@@ -168,6 +169,8 @@ class ChatScreen(Screen):
         self.clock = clock
         self.controller: SessionController | None = None
         self.opened: OpenSession | None = None
+        self.agent_watch: HealthWatch | None = None
+        self.unreached: set[str] = set()  # prompts seen "agent not reached"
         self._confirm_cancel_all_until = 0.0
         self.connection_log: list[str] = []  # every connection state seen, for diagnostics
 
@@ -218,6 +221,7 @@ class ChatScreen(Screen):
             self.opened.session, self.post_message, batch_s=self.options.batch_s
         )
         self.controller.start()
+        self._watch_agent(self.opened.session)
         self.ready = True
         if self.options.join is not None:
             self.notify(f"Join from another terminal:\n{self.join_command}", timeout=8)
@@ -230,6 +234,9 @@ class ChatScreen(Screen):
         banner.display = True
 
     async def close_session(self) -> None:
+        if self.agent_watch is not None:
+            await self.agent_watch.stop()
+            self.agent_watch = None
         if self.controller is not None:
             self.controller.stop()
             self.controller = None
@@ -245,6 +252,7 @@ class ChatScreen(Screen):
         await self.query_one(Transcript).show_entries(message.entries, message.has_older)
         self.has_older = message.has_older
         self._refresh_flags(message.entries)
+        self._agent_not_reached(message.entries)
 
     @on(m.TurnChanged)
     def _turn_changed(self, message: m.TurnChanged) -> None:
@@ -254,6 +262,7 @@ class ChatScreen(Screen):
     @on(m.PromptChanged)
     def _prompt_changed(self, message: m.PromptChanged) -> None:
         self.query_one(Transcript).show_prompt(message.view)
+        self._agent_not_reached([message.view])
 
     @on(m.TurnFinished)
     def _turn_finished(self, message: m.TurnFinished) -> None:
@@ -272,7 +281,42 @@ class ChatScreen(Screen):
     def _members_changed(self, message: m.MembersChanged) -> None:
         self.query_one(PresenceBar).show(message.members)
         self.query_one(ActiveTurnsStrip).show_agents(message.members)
-        self.query_one(SessionHeader).model = agent_model(message.members)
+        self.query_one(SessionHeader).model = model = agent_model(message.members)
+        if self.agent_watch is not None:
+            self.agent_watch.agent_present(model is not None)
+
+    # --- the agent before its first answer (transport/service_health.py) ---------------------
+
+    def _watch_agent(self, session: Any) -> None:
+        if session.agent_url:
+            post = self.post_message
+            self.agent_watch = HealthWatch(
+                session.agent_url,
+                lambda health: post(m.AgentHealthRead(health)),
+                http=session.options.http,
+                retry_s=self.options.agent_retry_s,
+            )
+            self.agent_watch.start()
+
+    def _agent_not_reached(self, entries: Any) -> None:
+        """A prompt's invocation failed: read the service's health again, so the header says
+        why and the prompt is retried when the service answers."""
+        unreached = {
+            e.cmid for e in entries if isinstance(e, PromptView) and e.status == "agent not reached"
+        }
+        if self.agent_watch is not None and unreached - self.unreached:
+            self.agent_watch.start()
+        self.unreached |= unreached
+
+    @on(m.AgentHealthRead)
+    def _agent_health(self, message: m.AgentHealthRead) -> None:
+        header = self.query_one(SessionHeader)
+        was_down = header.agent is not None and not header.agent.reachable
+        header.agent = message.health
+        if was_down and message.health.reachable and self.controller is not None:
+            for entry in self.controller.session.transcript():  # they waited for it
+                if isinstance(entry, PromptView) and entry.status == "agent not reached":
+                    self.retry(entry.cmid)
 
     @on(m.ConnectionStateChanged)
     def _connection_changed(self, message: m.ConnectionStateChanged) -> None:

@@ -9,6 +9,7 @@ from textual.widgets import Static
 
 from tui_session.sessions import display_name
 from tui_session.transport.presence import Member
+from tui_session.transport.service_health import AgentHealth
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 DEMO_MODEL = "offline-demo"
@@ -33,12 +34,22 @@ def esc(text: str) -> str:
     return text.replace("[", r"\[")
 
 
-def model_label(model: str | None) -> str:
+def model_label(model: str | None, demo: bool = False) -> str:
     if not model:
         return "model: —"
-    if model == DEMO_MODEL:
-        return f"model: {DEMO_MODEL} (offline demo)"
+    if model == DEMO_MODEL or demo:
+        return f"model: {esc(model)} (offline demo)"
     return f"model: {esc(model)}"
+
+
+def agent_label(model: str | None, health: AgentHealth | None) -> str:
+    """The header's agent part: the model of the agent present on the channel, else what the
+    agent service's /health said (its model, or that it cannot be reached)."""
+    if model or health is None:
+        return model_label(model)
+    if health.reachable:
+        return model_label(health.model, health.demo)
+    return f"agent: not reachable at {esc(health.url)}; prompts will wait"
 
 
 def agent_model(members: tuple[Member, ...]) -> str | None:
@@ -57,13 +68,14 @@ class SessionHeader(Static):
     endpoint: reactive[str] = reactive("")
     connection: reactive[str] = reactive("connecting")
     model: reactive[str | None] = reactive(None)
+    agent: reactive[AgentHealth | None] = reactive(None)
 
     def render(self) -> str:
         state = CONNECTION_LABELS.get(self.connection, self.connection)
         name = display_name(self.session_name)
         return (
             f"[b]tui-session[/b] │ session [b]{esc(name)}[/b] │ {esc(self.endpoint)}"
-            f" │ {state} │ {model_label(self.model)}"
+            f" │ {state} │ {agent_label(self.model, self.agent)}"
         )
 
 
