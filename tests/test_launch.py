@@ -41,6 +41,13 @@ def test_plan_new_session_shows_join_command(tmp_path: Path) -> None:
     assert joined.join_command == "tui-session chat --session demo --endpoint ably"
     with pytest.raises(launch.LaunchError):
         launch.plan(settings, session="a", channel="b", endpoint_flag=None)
+    # a config file given to this terminal is given to the other one, wherever it starts
+    configured = launch.plan(
+        settings, session="demo", channel=None, endpoint_flag=None, config=Path("my.toml")
+    )
+    assert configured.join_command == (
+        f"tui-session chat --session demo --config {Path('my.toml').absolute()}"
+    )
 
 
 def test_default_device_names_the_terminal() -> None:

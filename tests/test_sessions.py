@@ -163,3 +163,5 @@ def test_join_command_runs_as_printed() -> None:
         *("--endpoint", "10.0.0.2:9000", "--agent-url", "http://h:1"),
     ]
     assert "--endpoint" not in JoinCommand(endpoint="local").for_channel("session:x")
+    with_config = JoinCommand(config="/home/me/my config.toml").for_channel("session:x")
+    assert shlex.split(with_config)[-2:] == ["--config", "/home/me/my config.toml"]

@@ -167,7 +167,7 @@ def chat(
         **launch.endpoint_overrides(endpoint),
     }
     settings = _settings(config, overrides)
-    plan = _plan(settings, session, channel, endpoint)
+    plan = _plan(settings, session, channel, endpoint, config)
     try:
         plan = launch.reach_endpoint(plan, config=config)
     except launch.LaunchError as err:
@@ -231,7 +231,11 @@ def export(
 
 
 def _plan(
-    settings: Settings, session: str | None, channel: str | None, endpoint: str | None
+    settings: Settings,
+    session: str | None,
+    channel: str | None,
+    endpoint: str | None,
+    config: Path | None = None,
 ) -> Launch:
     """The session to open; a name the hub would refuse is a usage error (exit code 2),
     reported before anything connects."""
@@ -239,7 +243,9 @@ def _plan(
     from tui_session.sessions import InvalidName
 
     try:
-        return launch.plan(settings, session=session, channel=channel, endpoint_flag=endpoint)
+        return launch.plan(
+            settings, session=session, channel=channel, endpoint_flag=endpoint, config=config
+        )
     except (InvalidName, launch.LaunchError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=2) from err

@@ -121,6 +121,7 @@ def plan(
     session: str | None,
     channel: str | None,
     endpoint_flag: str | None,
+    config: Path | None = None,
 ) -> Launch:
     """The session to open and how it is shown. Raises `sessions.InvalidName` for a session
     id, channel, user or device name the hub would refuse, before anything connects."""
@@ -144,6 +145,7 @@ def plan(
         runnable_program(),
         endpoint=endpoint_flag,
         agent_url=None if agent_url == ClientSettings.agent_url else agent_url,
+        config=str(Path(config).absolute()) if config is not None else None,
     )
     session_id = sessions.session_id_of(channel_name)
     elsewhere = local and endpoint_flag not in (None, "local")

@@ -103,12 +103,13 @@ def _check_name(what: str, name: str) -> str:
 @dataclass(frozen=True)
 class JoinCommand:
     """How another terminal joins: the program as the user can run it, and the flags that
-    differ from the defaults (endpoint, agent URL). `for_channel` prints a command that runs as
-    printed (shell-quoted)."""
+    differ from the defaults (endpoint, agent URL, config file). `for_channel` prints a command
+    that runs as printed (shell-quoted)."""
 
     program: str = "tui-session"
     endpoint: str | None = None  # None or "local": the default
     agent_url: str | None = None  # None: the default
+    config: str | None = None  # a config file given with --config (its absolute path)
 
     def for_channel(self, channel: str) -> str:
         session_id = session_id_of(channel)
@@ -118,4 +119,6 @@ class JoinCommand:
             words += ["--endpoint", self.endpoint]
         if self.agent_url:
             words += ["--agent-url", self.agent_url]
+        if self.config:
+            words += ["--config", self.config]
         return shlex.join(words)
