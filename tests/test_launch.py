@@ -98,9 +98,20 @@ async def test_starts_serve_when_no_hub_is_reachable_and_the_session_works(
             )
             assert turns(app)[0].view.status == "complete"
             assert "offline demo" in turns(app)[0].rendered_text.lower()
+        assert plan.server is not None and plan.server.exit_report() is None, "it runs"
+        os.kill(plan.server.pid, signal.SIGKILL)  # as a crash would
+        plan.server.process.wait(15)
+        report = plan.server.exit_report()
+        assert report is not None
+        first, *tail = report.splitlines()
+        assert first == (
+            "the `tui-session serve` started here was stopped by SIGKILL; "
+            f"the last lines of {tmp_path / 'logs' / 'serve.log'}:"
+        )
+        assert tail and all(line.startswith("  ") for line in tail)
     finally:
-        if plan.server_pid:
-            os.kill(plan.server_pid, signal.SIGTERM)
+        if plan.server is not None and plan.server.running():
+            os.kill(plan.server.pid, signal.SIGTERM)
 
 
 def test_cli_chat_flags_are_listed() -> None:

@@ -9,6 +9,7 @@ terminal), so a second terminal reuses it.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -49,10 +50,11 @@ class StartedServer:
         code = self.process.poll()
         if code is None:
             return None
+        how = f"exited (code {code})" if code >= 0 else f"was stopped by {_signal_name(-code)}"
         lines = self.log_tail()
         said = "\n".join(f"  {line}" for line in lines) if lines else "  (it logged nothing)"
         return (
-            f"the `tui-session {self.command}` started here exited (code {code}); "
+            f"the `tui-session {self.command}` started here {how}; "
             f"the last lines of {self.log_path}:\n{said}"
         )
 
@@ -88,3 +90,10 @@ def start_serve(settings: Settings, *, agent_port: int, config: Path | None) -> 
             start_new_session=True,  # outlives this terminal; a second terminal reuses it
         )
     return StartedServer(process, log_path, offset)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
