@@ -18,7 +18,8 @@ async def test_health_reads_the_model_or_says_why_not(hub: HubEndpoint, tmp_path
     async with aiohttp.ClientSession() as http:
         async with running_agent(hub, demo_settings(), tmp_path / "agent") as agent:
             url = f"http://127.0.0.1:{agent.port}"
-            assert await read_health(http, url + "/") == AgentHealth(url, "offline-demo", True)
+            expected = AgentHealth(url, "offline-demo", True, client_id="agent")
+            assert await read_health(http, url + "/") == expected
         with plain_http_server() as port:
             other = await read_health(http, f"http://127.0.0.1:{port}")
         assert other.reachable and other.model is None, "it answers, without a /health"

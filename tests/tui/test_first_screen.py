@@ -43,7 +43,21 @@ async def test_the_demo_model_is_named_before_any_prompt(
             await wait_for(pilot, lambda: DEMO_LABEL in header(app), what="the demo label")
             assert not list(app.chat.query(PromptItem)), "before any prompt"
             presence = str(app.chat.query_one(PresenceBar).render())
-            assert "(agent)" not in presence, "not from presence: the agent has not joined"
+            assert "⚙ agent (agent): joins at the first prompt · offline-demo" in presence
+            assert not [m for m in app.chat.controller.session.members if m.kind == "agent"]
+
+            app.chat.query_one(Composer).text = "hello"
+            await pilot.press("enter")
+            await wait_for(
+                pilot,
+                lambda: (
+                    "⚙ agent (agent): idle · offline-demo"
+                    in str(app.chat.query_one(PresenceBar).render())
+                ),
+                timeout=30,
+                what="the agent itself present once it answered",
+            )
+            assert DEMO_LABEL in header(app)
 
 
 async def test_an_unreachable_agent_is_said_in_words_and_a_prompt_waits_for_it(

@@ -218,6 +218,7 @@ class AgentService:
                 "version": __version__,
                 "model": self.backend.name,
                 "demo": self.backend.is_demo,
+                "client_id": self.settings.client_id,  # how it shows in presence, once it joins
                 "sessions": len(self.sessions),
                 "runs": sum(len(s.turns) for s in self.sessions.values()),
                 "uptime_s": round(time.time() - self.started_at, 1),

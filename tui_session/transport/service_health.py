@@ -31,6 +31,7 @@ class AgentHealth:
     url: str
     model: str | None = None
     demo: bool = False
+    client_id: str | None = None  # the agent's clientId on the channel
     problem: str | None = None  # None: it answered
 
     @property
@@ -57,8 +58,13 @@ async def read_health(
         return AgentHealth(url, problem=str(err) or type(err).__name__)
     if not isinstance(body, dict):
         return AgentHealth(url)
-    model = body.get("model")
-    return AgentHealth(url, str(model) if model else None, bool(body.get("demo")))
+    model, client_id = body.get("model"), body.get("client_id")
+    return AgentHealth(
+        url,
+        str(model) if model else None,
+        bool(body.get("demo")),
+        str(client_id) if client_id else None,
+    )
 
 
 class HealthWatch:

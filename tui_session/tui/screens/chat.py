@@ -313,6 +313,7 @@ class ChatScreen(Screen):
         header = self.query_one(SessionHeader)
         was_down = header.agent is not None and not header.agent.reachable
         header.agent = message.health
+        self.query_one(PresenceBar).show_service(message.health)
         if was_down and message.health.reachable and self.controller is not None:
             for entry in self.controller.session.transcript():  # they waited for it
                 if isinstance(entry, PromptView) and entry.status == "agent not reached":

@@ -86,13 +86,21 @@ class PresenceBar(Static):
         super().__init__(**kwargs)
         self.me, self.device = me, device
         self.members: tuple[Member, ...] = ()
+        self.service: AgentHealth | None = None
 
     def show(self, members: tuple[Member, ...]) -> None:
         self.members = members
-        self.update(presence_text(members, self.me, self.device))
+        self.update(presence_text(members, self.me, self.device, self.service))
+
+    def show_service(self, health: AgentHealth | None) -> None:
+        """The agent service as /health describes it, shown until an agent is present."""
+        self.service = health
+        self.show(self.members)
 
 
-def presence_text(members: tuple[Member, ...], me: str, device: str) -> str:
+def presence_text(
+    members: tuple[Member, ...], me: str, device: str, service: AgentHealth | None = None
+) -> str:
     users: dict[str, list[Member]] = {}
     agents: list[Member] = []
     for member in members:
@@ -116,6 +124,9 @@ def presence_text(members: tuple[Member, ...], me: str, device: str) -> str:
         model = agent.data.get("model")
         extra = f" · {esc(str(model))}" if model else ""
         parts.append(f"⚙ [b]{esc(agent.client_id)}[/b] (agent): {esc(status)}{extra}")
+    if not agents and service is not None and service.model:  # it said who it is
+        name = esc(service.client_id or "agent")
+        parts.append(f"⚙ [b]{name}[/b] (agent): joins at the first prompt · {esc(service.model)}")
     if not parts:
         return "[dim]nobody present yet[/dim]"
     return "  ".join(parts)
