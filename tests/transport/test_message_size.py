@@ -95,7 +95,7 @@ async def test_a_96_kb_paste_is_refused_in_words(hub: HubEndpoint) -> None:
     room = refused.value.oversize.room
     assert 63 * 1024 < room < 64 * 1024
     assert refused.value.message == (
-        f"This message is 96 KB; the session accepts up to {room / 1024:.1f} KB per message. "
+        f"This message is 96 KB, over the session's limit of {room / 1024:.1f} KB per message. "
         "Shorten it or split it."
     )
     assert await published_inputs(hub) == []
@@ -113,11 +113,13 @@ async def test_a_hub_that_allows_more_takes_a_96_kb_prompt(tmp_path: Path) -> No
 def test_the_words_name_both_sizes() -> None:
     words = message_size.Oversize(98_304, 64_900).words()
     assert words == (
-        "This message is 96 KB; the session accepts up to 63.4 KB per message. "
+        "This message is 96 KB, over the session's limit of 63.4 KB per message. "
         "Shorten it or split it."
     )
     close = message_size.Oversize(64_910, 64_900).words()
-    assert close.startswith("This message is 64,910 bytes; the session accepts up to 64,900 bytes")
+    assert close.startswith(
+        "This message is 64,910 bytes, over the session's limit of 64,900 bytes"
+    )
 
 
 async def test_a_draft_that_passes_the_composer_check_is_sent(hub: HubEndpoint) -> None:

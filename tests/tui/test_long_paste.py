@@ -39,7 +39,7 @@ async def test_a_96_kb_paste_stays_in_the_composer_with_the_limit_in_words(
 
         room = draft_oversize(app.chat.controller.session, PASTE).room
         words = (
-            f"This message is 96 KB; the session accepts up to {room / 1024:.1f} KB per "
+            f"This message is 96 KB, over the session's limit of {room / 1024:.1f} KB per "
             "message. Shorten it or split it."
         )
         assert 63 * 1024 < room < 64 * 1024
@@ -76,7 +76,7 @@ async def test_a_steer_too_large_is_refused_the_same_way(
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: composer.has_class("-refused"), what="the refusal")
         assert composer.text == PASTE
-        assert str(composer.border_title).startswith("This message is 96 KB; the session")
+        assert str(composer.border_title).startswith("This message is 96 KB, over the session")
         assert turns(app)[0].view.steers == ()
         # the session refuses it too, for any caller, before publishing
         with pytest.raises(MessageTooLarge):

@@ -97,7 +97,7 @@ class Oversize:
         if size == room:  # both round to the same figure: say it in bytes
             size, room = f"{self.text_bytes:,} bytes", f"{self.room:,} bytes"
         return (
-            f"This message is {size}; the session accepts up to {room} per message. "
+            f"This message is {size}, over the session's limit of {room} per message. "
             "Shorten it or split it."
         )
 
