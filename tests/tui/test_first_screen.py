@@ -87,4 +87,8 @@ async def test_an_unreachable_agent_is_said_in_words_and_a_prompt_waits_for_it(
                 what="the waiting prompt answered",
             )
             assert turns(app)[0].view.status == "complete"
-            assert "offline demo" in turns(app)[0].rendered_text.lower()
+            await wait_for(
+                pilot,
+                lambda: "offline demo" in turns(app)[0].rendered_text.lower(),
+                what="the demo model's answer on screen",
+            )
