@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tui_session import listening
 from tui_session.config import HubSettings
 from tui_session.credentials.tls import TlsFiles, hub_tls
 from tui_session.hub import rest
@@ -608,6 +609,7 @@ class RunningHub:
     tls: TlsFiles | None = None
 
     async def stop(self) -> None:
+        listening.forget(self.hub.settings.data_dir, "hub")
         await self.runner.cleanup()
         await self.hub.close()
 
@@ -625,6 +627,7 @@ async def start_hub(settings: HubSettings) -> RunningHub:
     sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
     port = sockets[0].getsockname()[1] if sockets else settings.port
     hub.enforce_revocations()  # revocations with a re-auth margin still ahead
+    listening.record(settings.data_dir, "hub", settings.host, port, tls is not None)
     return RunningHub(hub, runner, settings.host, port, tls)
 
 

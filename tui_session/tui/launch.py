@@ -7,7 +7,6 @@ No textual here.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_session import paths
+from tui_session.access import Access, for_settings
 from tui_session.config import Settings
 from tui_session.transport.client import ClientSession
 
@@ -150,44 +150,40 @@ def ensure_local_server(launch: Launch, *, config: Path | None) -> Launch:
     return replace(launch, started_server=command, server_pid=process.pid)
 
 
-def hub_key(settings: Settings) -> str:
-    """The local hub's root key, read from its data dir (the hub writes it at first start)."""
-    path = Path(settings.hub.data_dir) / "keys.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        app_id = data["defaultApp"]
-        first = data["apps"][app_id]["keys"][0]
-    except (OSError, ValueError, KeyError, IndexError) as err:
-        raise LaunchError(f"cannot read the hub's key from {path}: {err}") from err
-    return f"{app_id}.{first['id']}:{first['secret']}"
-
-
-def session_factory(settings: Settings, *, role: str = "user") -> SessionFactory:
-    """Opens the realtime client and the ClientSession on the app's event loop."""
-    from tui_session.transport.connect import realtime_from_settings
-
+def session_factory(
+    settings: Settings, *, role: str = "user", access: Access | None = None
+) -> SessionFactory:
+    """Opens the realtime client and the ClientSession on the app's event loop, reaching the
+    session as `access` says (default: the local hub; see tui_session/access.py)."""
     client = settings.client
-    key = hub_key(settings) if client.endpoint == "local" else None
+    if access is None:
+        access = for_settings(settings, hub_elsewhere=False)
 
     async def factory(channel_name: str) -> OpenSession:
-        realtime = realtime_from_settings(settings, client.user, hub_key=key)
+        realtime = access.realtime(client.user, channel_name)
+        http = access.http()
         owned = _owned_path(settings, channel_name, client.device)
         try:
             session = await ClientSession.connect(
                 realtime,
                 channel_name,
-                agent_url=client.agent_url,
+                agent_url=access.agent_url,
                 device=client.device,
                 role=role,
+                http=http,
                 owned_inputs_path=owned,
             )
         except BaseException:
             await realtime.close()
+            if http is not None:
+                await http.close()
             raise
 
         async def close() -> None:
             await session.close()
             await realtime.close()
+            if http is not None:
+                await http.close()
 
         return OpenSession(session, close)
 
@@ -207,18 +203,16 @@ def chat_options(launch: Launch) -> ChatOptions:
     )
 
 
-def export_session(launch: Launch, fmt: str) -> str:
+def export_session(launch: Launch, fmt: str, access: Access) -> str:
     """`tui-session export`: read the session's whole channel and render it (md or jsonl)."""
     import asyncio
 
     from tui_session.transport import export
-    from tui_session.transport.connect import realtime_from_settings
 
     settings = launch.settings
-    key = hub_key(settings) if settings.client.endpoint == "local" else None
 
     async def read() -> list[dict[str, Any]]:
-        realtime = realtime_from_settings(settings, settings.client.user, hub_key=key)
+        realtime = access.realtime(settings.client.user, launch.channel_name)
         try:
             return await export.read_log(realtime.channels.get(launch.channel_name))
         finally:
