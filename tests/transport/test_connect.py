@@ -2,7 +2,8 @@
 
 The recording server speaks just enough of the Ably protocol for a client to reach
 CONNECTED: the WebSocket replies CONNECTED, requestToken returns TokenDetails (hub clients no
-longer ask for one: they sign their own JWTs), and history returns an empty page. It answers in whatever format the client asks for (JSON or msgpack).
+longer ask for one: they sign their own JWTs), and history returns an empty page. It answers
+in whatever format the client asks for (JSON or msgpack).
 """
 
 from __future__ import annotations
