@@ -11,11 +11,12 @@ from dataclasses import dataclass, replace
 
 from tui_session import listening
 from tui_session.agent.launch import AblyTarget, RunningAgent, start_agent
-from tui_session.config import HubSettings, Settings
+from tui_session.config import AgentSettings, HubSettings, Settings
 from tui_session.credentials.tls import (
     TlsFiles,
     existing_hub_tls,
     hub_tls,
+    is_loopback,
     pinned_context,
 )
 from tui_session.hub.auth import AuthStore
@@ -39,7 +40,16 @@ def agent_tls(settings: Settings) -> TlsFiles | None:
     return hub_tls(replace(settings.hub, host=settings.agent.host))
 
 
+def with_agent_beside_the_hub(settings: Settings) -> Settings:
+    """In `serve`, an agent.host left at its default follows a hub that leaves loopback:
+    another machine that can reach the hub can reach the agent it prompts."""
+    if settings.agent.host == AgentSettings().host and not is_loopback(settings.hub.host):
+        return replace(settings, agent=replace(settings.agent, host=settings.hub.host))
+    return settings
+
+
 async def start_serve(settings: Settings) -> RunningServe:
+    settings = with_agent_beside_the_hub(settings)
     hub = await start_hub(settings.hub)
     target = _hub_target(hub.hub.auth.root_key(), settings.hub.host, hub.port, hub.tls)
     tls = agent_tls(settings)
@@ -72,6 +82,8 @@ def _served_tls(hub: HubSettings, host: str, port: int) -> TlsFiles | None:
 
 
 def run_serve(settings: Settings) -> None:
+    settings = with_agent_beside_the_hub(settings)
+
     def banner(running: RunningServe) -> str:
         agent = running.agent
         return (
