@@ -57,7 +57,7 @@ async def test_own_prompt_is_pending_until_a_run_starts(hub: HubEndpoint):
     await events.until(lambda: not session.prompt(handle.input_codec_message_id).optimistic)
     assert session.active_turns() == {"alice": {handle.input_codec_message_id: "pending"}}
     assert session.prompt(handle.input_codec_message_id).status == "sent"
-    assert handle.invocation() == {
+    assert session.invocation(handle) == {
         "inputEventId": handle.input_event_id,
         "sessionName": CHANNEL,
     }

@@ -178,7 +178,7 @@ async def drive(session: ClientSession, events: Any, scenario: str) -> str:
         await session.cancel(run_id)
     elif scenario == "steer":
         await events.until(lambda: session.turn(run_id).text, what="first words")
-        steer = await handle.steer("make it about mountains")
+        steer = await session.steer_send(handle, "make it about mountains")
         await events.until(lambda: ended(run_id), what="steered run end")
         assert await steer.outcome == "consumed"
     elif scenario == "approval":

@@ -68,7 +68,7 @@ async def test_late_joiners_mid_stream_of_our_agent(hub: HubEndpoint) -> None:
     wire = await recorder(hub, channel)
     alice, alice_events = await open_session(hub, "alice", channel)
     handle = await alice.send("Tell me a long story", invoke=False)
-    run = await agent.create_run(handle.invocation())
+    run = await agent.create_run(alice.invocation(handle))
     await run.start()
     go = asyncio.Event()
     events = text_events("msg_1", CHUNKS)

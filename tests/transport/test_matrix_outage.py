@@ -61,7 +61,7 @@ async def test_socket_cut_for_five_seconds_mid_stream_resumes_identically(
     )
     try:
         handle = await alice.send("Tell me a story", invoke=False)
-        run = await agent.create_run(handle.invocation())
+        run = await agent.create_run(alice.invocation(handle))
         await run.start()
         run_id = run.run_id
         go = asyncio.Event()
@@ -115,7 +115,7 @@ async def test_socket_cut_for_five_seconds_mid_stream_resumes_identically(
 
         # and the session goes on: alice's next prompt is answered and seen by everyone
         second = await alice.send("And another one", invoke=False)
-        again = await agent.create_run(second.invocation())
+        again = await agent.create_run(alice.invocation(second))
         await again.start()
         await again.pipe(source(text_events("msg_2", ["The ", "end."])))
         await again.end()

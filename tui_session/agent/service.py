@@ -35,6 +35,7 @@ from tui_session.config import AgentSettings
 from tui_session.credentials.errors import AuthError
 from tui_session.protocol import ErrorCode, ProtocolError, RunReason, parse_invocation
 from tui_session.transport.agent import AgentSession
+from tui_session.transport.follower import wait_connected
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class AgentService:
 
     async def start(self) -> None:
         """Connect, then end the turns a killed predecessor left open (§7.14)."""
-        await asyncio.wait_for(_connected(self.realtime), 15)
+        await wait_connected(self.realtime, 15)
         for session_name, run_ids in self.ledger.open_runs().items():
             try:
                 served = await self._session(session_name)
@@ -344,11 +345,6 @@ class AgentService:
 
 def _is_user_device(data: Any) -> bool:
     return isinstance(data, dict) and data.get("kind") == "client"
-
-
-async def _connected(realtime: Any) -> None:
-    if realtime.connection.state.value != "connected":
-        await realtime.connection.once_async("connected")
 
 
 def _reason(exc: Exception) -> str:
