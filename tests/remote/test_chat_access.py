@@ -1,0 +1,112 @@
+"""`tui-session chat` decides how it reaches its session before the UI opens: a hub elsewhere
+or Ably's cloud without credentials, or a bad join string, is one sentence and exit code 2,
+and a terminal never picks up the local data dir's root key for a hub elsewhere."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tui_session.access import AccessError, for_settings
+from tui_session.config import load_settings
+from tui_session.hub.auth import AuthStore
+from tui_session.invite import make_invite
+
+
+def chat(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The real command, with a fresh user's environment (this HOME, no ABLY_KEY)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tui_session.cli", "chat", *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        env={
+            "HOME": str(home),
+            "PATH": "/usr/bin:/bin",
+            "XDG_DATA_HOME": str(home / "data"),
+            "XDG_CONFIG_HOME": str(home / "config"),
+            **env,
+        },
+    )
+
+
+def one_sentence(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("error: ")
+    return line
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A user whose default data dir holds a hub key (that a hub elsewhere must not use)."""
+    AuthStore(tmp_path / "data" / "tui-session")
+    return tmp_path
+
+
+def test_a_hub_elsewhere_without_credentials_is_refused_before_the_ui(home: Path) -> None:
+    line = one_sentence(chat(home, "--endpoint", "192.0.2.9:9000", "--session", "demo"))
+    assert "a hub elsewhere (192.0.2.9:9000) needs credentials" in line
+    assert "--join" in line and "client.auth_url" in line and "ABLY_KEY" in line
+
+
+def test_ably_without_credentials_names_what_to_set(home: Path) -> None:
+    line = one_sentence(chat(home, "--endpoint", "ably", "--session", "demo"))
+    assert "Ably's cloud needs credentials" in line
+    assert "client.auth_url" in line and "ABLY_KEY" in line
+
+
+def test_bad_or_contradicted_join_strings_are_refused(home: Path, tmp_path: Path) -> None:
+    assert "not a join string" in one_sentence(chat(home, "--join", "hello"))
+    made = make_invite(
+        "appX.k1:s",
+        hub_host="127.0.0.1",
+        hub_port=9,
+        tls=None,
+        agent_url=None,
+        channel="session:a",
+        user="ada",
+        ttl_ms=60_000,
+    ).encode()
+    assert "drop --session" in one_sentence(chat(home, "--join", made, "--session", "b"))
+    assert "cannot reach the hub at 127.0.0.1:9" in one_sentence(chat(home, "--join", made))
+    expired = make_invite(
+        "appX.k1:s",
+        hub_host="127.0.0.1",
+        hub_port=9,
+        tls=None,
+        agent_url=None,
+        channel="session:a",
+        user="ada",
+        ttl_ms=1000,
+        now=1_000,
+    ).encode()
+    assert "expired" in one_sentence(chat(home, "--join", expired))
+
+
+async def test_terminals_on_ablys_cloud_use_the_token_endpoint_not_a_key() -> None:
+    settings = load_settings(
+        None,
+        {"client.endpoint": "main", "client.auth_url": "https://agent.example/api/token"},
+        env={"ABLY_KEY": "app.key:secret"},
+    )
+    access = for_settings(settings, hub_elsewhere=False)
+    client = access.realtime("ada", "session:a")
+    try:
+        assert client.options.auth_url == "https://agent.example/api/token"
+        assert client.options.auth_params == {"clientId": "ada"}
+        assert client.options.key_secret is None  # the key is not handed to the terminal
+    finally:
+        await client.close()
+
+
+def test_a_key_is_used_only_when_given() -> None:
+    given = load_settings(None, {"client.endpoint": "main"}, env={"ABLY_KEY": "app.key:secret"})
+    assert "API key" in for_settings(given, hub_elsewhere=False).label
+    with pytest.raises(AccessError):
+        for_settings(load_settings(None, {"client.endpoint": "main"}, env={}), hub_elsewhere=False)
