@@ -144,8 +144,8 @@ class AgentSettings:
     unwatched_grace_s: float = 30.0
     # ClientIds (comma-separated) that may cancel anyone's turn, besides its owner.
     operators: str = ""
-    # When set, POST /api/chat and GET /api/token need "Authorization: Bearer <secret>"; when
-    # unset they answer only on loopback.
+    # A service credential (Authorization: Bearer <secret>) for trusted servers; terminals
+    # send their own Ably token instead (agent/callers.py).
     auth_secret: str | None = None
     # ClientIds (comma-separated) /api/token issues tokens for; empty: any.
     token_client_ids: str = ""
