@@ -39,7 +39,7 @@ from tui_session.credentials.tls import (
     is_loopback,
     pinned_context,
 )
-from tui_session.hub.auth import KEYS_FILE, REVOCATIONS_FILE, AuthStore
+from tui_session.hub.auth import REVOCATIONS_FILE
 
 PREFIX = "tsj1."
 DEFAULT_TTL = "8h"
@@ -322,9 +322,12 @@ def _invite_id(join: str) -> str:
 
 
 def _hub_key(data_dir: Path) -> str:
-    if not (data_dir / KEYS_FILE).exists():
-        raise InviteError(f"no hub has run with data dir {data_dir} (no {KEYS_FILE} there)")
-    return AuthStore(data_dir).root_key()
+    from tui_session.access import AccessError, local_hub_key  # access builds on invites
+
+    try:
+        return local_hub_key(data_dir)
+    except AccessError as err:
+        raise InviteError(str(err)) from None
 
 
 def _advertised(host: str) -> str:

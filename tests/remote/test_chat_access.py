@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.remote.machines import clean_env
 from tui_session.access import AccessError, for_settings
 from tui_session.config import load_settings
 from tui_session.hub.auth import AuthStore
@@ -24,13 +25,7 @@ def chat(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]
         text=True,
         stdin=subprocess.DEVNULL,
         timeout=60,
-        env={
-            "HOME": str(home),
-            "PATH": "/usr/bin:/bin",
-            "XDG_DATA_HOME": str(home / "data"),
-            "XDG_CONFIG_HOME": str(home / "config"),
-            **env,
-        },
+        env=clean_env(home, **env),
     )
 
 
@@ -45,7 +40,7 @@ def one_sentence(done: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """A user whose default data dir holds a hub key (that a hub elsewhere must not use)."""
-    AuthStore(tmp_path / "data" / "tui-session")
+    AuthStore(tmp_path / ".local" / "share" / "tui-session")
     return tmp_path
 
 
@@ -61,9 +56,9 @@ def test_ably_without_credentials_names_what_to_set(home: Path) -> None:
     assert "client.auth_url" in line and "ABLY_KEY" in line
 
 
-def test_bad_or_contradicted_join_strings_are_refused(home: Path, tmp_path: Path) -> None:
-    assert "not a join string" in one_sentence(chat(home, "--join", "hello"))
-    made = make_invite(
+def unreachable_invite(**overrides: int) -> str:
+    """A well-formed invite to a hub nobody listens for (port 9)."""
+    return make_invite(
         "appX.k1:s",
         hub_host="127.0.0.1",
         hub_port=9,
@@ -71,21 +66,16 @@ def test_bad_or_contradicted_join_strings_are_refused(home: Path, tmp_path: Path
         agent_url=None,
         channel="session:a",
         user="ada",
-        ttl_ms=60_000,
+        **{"ttl_ms": 60_000, **overrides},
     ).encode()
+
+
+def test_bad_or_contradicted_join_strings_are_refused(home: Path) -> None:
+    assert "not a join string" in one_sentence(chat(home, "--join", "hello"))
+    made = unreachable_invite()
     assert "drop --session" in one_sentence(chat(home, "--join", made, "--session", "b"))
     assert "cannot reach the hub at 127.0.0.1:9" in one_sentence(chat(home, "--join", made))
-    expired = make_invite(
-        "appX.k1:s",
-        hub_host="127.0.0.1",
-        hub_port=9,
-        tls=None,
-        agent_url=None,
-        channel="session:a",
-        user="ada",
-        ttl_ms=1000,
-        now=1_000,
-    ).encode()
+    expired = unreachable_invite(ttl_ms=1000, now=1_000)
     assert "expired" in one_sentence(chat(home, "--join", expired))
 
 
