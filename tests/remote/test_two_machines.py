@@ -171,3 +171,23 @@ def test_esc_on_the_phone_cancels_the_laptops_turn_of_the_same_user(lan: Lan) ->
     finally:
         phone.close()
         laptop.close()
+
+
+def test_a_read_only_phone_watches_and_is_told_it_cannot_prompt(lan: Lan) -> None:
+    join = lan.invite("watch-only", "--read-only")
+    laptop = lan.laptop_chat("watch-only")
+    phone = lan.phone_chat(join)
+    try:
+        laptop.wait_for("● connected")
+        phone.wait_for("read-only invite: you can watch, not prompt", why="the header says so")
+        laptop.type("the laptop asks")
+        laptop.type(ENTER)
+        phone.wait_for("the laptop asks", why="the laptop's prompt, watched")
+        phone.wait_for("offline demo model", why="its answer, watched")
+        phone.type("may I ask too?")
+        phone.type(ENTER)
+        screen = phone.wait_for("Unable to send", why="the refusal, in words")
+        assert "read-only" in screen[screen.index("Unable to send") :]
+    finally:
+        phone.close()
+        laptop.close()
