@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_session import listening
-from tui_session.config import Settings
+from tui_session.config import ClientSettings, Settings
 from tui_session.credentials.tls import existing_hub_tls, pinned_context
 from tui_session.invite import PROMPT_OPS, Invite
 
@@ -110,9 +110,28 @@ def for_settings(settings: Settings, *, hub_elsewhere: bool) -> Access:
     if hub_elsewhere:
         return _hub_elsewhere(settings, host)
     key = local_hub_key(Path(hub.data_dir))
+    running = listening.read(Path(hub.data_dir), "hub")
+    if running is not None and running.port == hub.port:
+        # The hub of this data dir as it was started (`serve --host 0.0.0.0`: TLS there).
+        hub = replace(hub, host=running.host, insecure=not running.tls)
+        host = listening.local_host(running.host)
+        settings = replace(settings, client=_local_agent(settings, Path(hub.data_dir)))
     tls = existing_hub_tls(hub)
     context = pinned_context(tls.cert_der()) if tls is not None else None
-    return _hub_with_key(key, host, hub.port, context, f"local hub {host}:{hub.port}", settings)
+    label = f"local hub {host}:{hub.port}" + (" (TLS)" if tls is not None else "")
+    return _hub_with_key(key, host, hub.port, context, label, settings)
+
+
+def _local_agent(settings: Settings, data_dir: Path) -> ClientSettings:
+    """With `client.agent_url` at its default, the agent service of this data dir as it was
+    started (https, another address) rather than the default URL."""
+    client = settings.client
+    agent = listening.read(data_dir, "agent")
+    if agent is None or client.agent_url != ClientSettings.agent_url:
+        return client
+    scheme = "https" if agent.tls else "http"
+    host = listening.local_host(agent.host)
+    return replace(client, agent_url=f"{scheme}://{listening.url_host(host)}:{agent.port}")
 
 
 def local_hub_key(data_dir: Path) -> str:

@@ -77,8 +77,7 @@ class Invite:
 
     @property
     def hub_address(self) -> str:
-        host = f"[{self.hub_host}]" if ":" in self.hub_host else self.hub_host
-        return f"{host}:{self.hub_port}"
+        return f"{listening.url_host(self.hub_host)}:{self.hub_port}"
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """Trusts exactly the hub's certificate (for the hub and the agent service)."""
@@ -245,7 +244,7 @@ def invite_to_running(
         else:
             scheme = "https" if agent.tls else "http"
             agent_host = host if agent.host in _WILDCARDS else agent.host
-            agent_url = f"{scheme}://{_bracket(agent_host)}:{agent.port}"
+            agent_url = f"{scheme}://{listening.url_host(agent_host)}:{agent.port}"
     invite = make_invite(
         _hub_key(data_dir),
         hub_host=host,
@@ -297,7 +296,7 @@ async def revoke(settings: Settings, target: str) -> tuple[dict[str, Any], bool]
     tls = existing_hub_tls(_with_host(settings, hub.host)) if hub.tls else None
     scheme = "https" if tls is not None else "http"
     host = listening.local_host(hub.host)
-    url = f"{scheme}://{_bracket(host)}:{hub.port}/keys/{key_name}/revokeTokens"
+    url = f"{scheme}://{listening.url_host(host)}:{hub.port}/keys/{key_name}/revokeTokens"
     auth = "Basic " + base64.b64encode(key.encode()).decode("ascii")
     context = pinned_context(tls.cert_der()) if tls is not None else None
     async with aiohttp.ClientSession() as http:
@@ -347,10 +346,6 @@ def _advertised(host: str) -> str:
 
 def _with_host(settings: Settings, host: str) -> HubSettings:
     return replace(settings.hub, host=host)
-
-
-def _bracket(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def describe(invite: Invite) -> str:

@@ -70,3 +70,8 @@ def _alive(pid: int) -> bool:
 def local_host(host: str) -> str:
     """The address this machine reaches a server bound to `host` at (a wildcard: loopback)."""
     return _WILDCARD.get(host, host)
+
+
+def url_host(host: str) -> str:
+    """A host as it goes in a URL ("::1" -> "[::1]")."""
+    return f"[{host}]" if ":" in host else host

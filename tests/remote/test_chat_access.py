@@ -11,10 +11,19 @@ from pathlib import Path
 import pytest
 
 from tests.remote.machines import clean_env
+from tests.support import wait_until
 from tui_session.access import AccessError, for_settings
-from tui_session.config import load_settings
+from tui_session.config import (
+    AgentSettings,
+    ClientSettings,
+    HubSettings,
+    Settings,
+    load_settings,
+)
 from tui_session.hub.auth import AuthStore
 from tui_session.invite import make_invite
+from tui_session.serve import start_serve
+from tui_session.tui.launch import session_factory
 
 
 def chat(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -100,3 +109,39 @@ def test_a_key_is_used_only_when_given() -> None:
     assert "API key" in for_settings(given, hub_elsewhere=False).label
     with pytest.raises(AccessError):
         for_settings(load_settings(None, {"client.endpoint": "main"}, env={}), hub_elsewhere=False)
+
+
+async def test_the_laptops_own_terminal_follows_a_hub_serving_tls_on_the_lan(
+    tmp_path: Path,
+) -> None:
+    """`serve --host 0.0.0.0` then a plain `chat` on the same machine: the terminal finds the
+    hub and the agent as they were started (TLS, https) and its prompt is answered."""
+    data = tmp_path / "data"
+    served = await start_serve(
+        Settings(
+            hub=HubSettings(host="0.0.0.0", port=0, data_dir=data),
+            agent=AgentSettings(port=0, model="offline-demo", demo_pace=0),
+        )
+    )
+    try:
+        assert served.hub.tls is not None and served.agent.tls is not None
+        # What `chat` loads with only the data dir and port: host and agent URL at defaults.
+        settings = Settings(
+            hub=HubSettings(port=served.hub.port, data_dir=data),
+            client=ClientSettings(user="ada", device="laptop"),
+        )
+        access = for_settings(settings, hub_elsewhere=False)
+        assert access.ssl_context is not None and "(TLS)" in access.label
+        assert access.agent_url == f"https://127.0.0.1:{served.agent.port}"
+        opened = await session_factory(settings, access=access)("session:lan")
+        try:
+            handle = await opened.session.send("hello over TLS")
+            await wait_until(lambda: bool(handle.run_id), 20, "the turn to start")
+            await wait_until(
+                lambda: (t := opened.session.turn(handle.run_id)) is not None and t.terminal, 20
+            )
+            assert opened.session.turn(handle.run_id).status == "complete"
+        finally:
+            await opened.close()  # type: ignore[misc]
+    finally:
+        await served.stop()

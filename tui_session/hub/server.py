@@ -646,8 +646,7 @@ def run_hub(settings: HubSettings) -> None:
 
 def hub_url(running: RunningHub) -> str:
     scheme = "https" if running.tls is not None else "http"
-    host = f"[{running.host}]" if ":" in running.host else running.host
-    return f"{scheme}://{host}:{running.port}"
+    return f"{scheme}://{listening.url_host(running.host)}:{running.port}"
 
 
 def tls_line(tls: TlsFiles | None) -> str:
