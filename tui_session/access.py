@@ -18,6 +18,7 @@ trust when its URL is https.
 
 from __future__ import annotations
 
+import shlex
 import socket
 import ssl
 from collections.abc import Callable
@@ -25,10 +26,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tui_session import listening
+from tui_session import listening, sessions
 from tui_session.config import ClientSettings, Settings
 from tui_session.credentials.tls import existing_hub_tls, pinned_context
 from tui_session.invite import PROMPT_OPS, Invite
+from tui_session.sessions import JoinCommand
 
 RealtimeFactory = Callable[[str, str], Any]  # (clientId, channel) -> AblyRealtime
 PREFLIGHT_TIMEOUT_S = 3.0
@@ -135,12 +137,15 @@ def _local_agent(settings: Settings, data_dir: Path) -> ClientSettings:
 
 
 def local_hub_key(data_dir: Path) -> str:
-    """The local hub's root key (written by the hub at its first start)."""
-    from tui_session.hub.auth import KEYS_FILE, AuthStore
+    """The local hub's root key (written by the hub at its first start; only read here)."""
+    from tui_session.hub.auth import read_root_key
 
-    if not (data_dir / KEYS_FILE).exists():
-        raise AccessError(f"no hub has run with data dir {data_dir} (no {KEYS_FILE} there)")
-    return AuthStore(data_dir).root_key()
+    try:
+        return read_root_key(data_dir)
+    except FileNotFoundError:
+        raise AccessError(f"no hub has run with data dir {data_dir} (no keys there)") from None
+    except (OSError, ValueError) as err:
+        raise AccessError(f"cannot read the hub's key from {data_dir}: {err}") from None
 
 
 def _hub_elsewhere(settings: Settings, host: str) -> Access:
@@ -271,9 +276,19 @@ def describe(plan: Any, access: Access, invite: Invite | None) -> Any:
     """The launch plan as this terminal's header and join hint should describe it."""
     join = plan.join
     if invite is not None:
-        session = invite.channel.removeprefix("session:")
-        join = (
-            f"another device joins with its own invite, made on the hub's machine: "
-            f"tui-session invite --session {session} --user {invite.user}"
-        )
+        join = InviteJoin(join.program, user=invite.user)
     return replace(plan, endpoint_label=access.label, join=join)
+
+
+@dataclass(frozen=True)
+class InviteJoin(JoinCommand):
+    """A device that joined by invite cannot hand out the session: another device of the user
+    gets its own invite, made on the hub's machine (this is the command to run there)."""
+
+    user: str = ""
+
+    def for_channel(self, channel: str) -> str:
+        target = sessions.session_id_of(channel)
+        where = ["--session", target] if target else ["--channel", channel]
+        words = [self.program, "invite", *where, "--user", self.user]
+        return shlex.join(words) + "  # on the hub's machine"

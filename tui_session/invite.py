@@ -39,7 +39,7 @@ from tui_session.credentials.tls import (
     is_loopback,
     pinned_context,
 )
-from tui_session.hub.auth import REVOCATIONS_FILE
+from tui_session.hub.auth import REVOCATIONS_FILE, read_root_key
 
 PREFIX = "tsj1."
 DEFAULT_TTL = "8h"
@@ -321,12 +321,12 @@ def _invite_id(join: str) -> str:
 
 
 def _hub_key(data_dir: Path) -> str:
-    from tui_session.access import AccessError, local_hub_key  # access builds on invites
-
     try:
-        return local_hub_key(data_dir)
-    except AccessError as err:
-        raise InviteError(str(err)) from None
+        return read_root_key(data_dir)
+    except FileNotFoundError:
+        raise InviteError(f"no hub has run with data dir {data_dir} (no keys there)") from None
+    except (OSError, ValueError) as err:
+        raise InviteError(f"cannot read the hub's key from {data_dir}: {err}") from None
 
 
 def _advertised(host: str) -> str:

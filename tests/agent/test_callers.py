@@ -15,8 +15,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.agent.test_service import demo_settings, run_end
-from tests.support import HubEndpoint
+from tests.agent.test_service import run_end
+from tests.support.agent import demo_settings
+from tests.support.hub import HubEndpoint
 from tests.transport.agent_helpers import Client, invocation, recorder, transport
 from tui_session.agent.launch import AblyTarget, RunningAgent, start_agent
 from tui_session.credentials import jwt

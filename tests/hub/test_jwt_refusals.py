@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support import HubEndpoint
+from tests.support.hub import HubEndpoint
 from tui_session.credentials import jwt
 from tui_session.hub.auth import AuthStore
 

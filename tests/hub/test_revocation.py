@@ -15,8 +15,7 @@ import aiohttp
 import pytest
 from ably import AblyException
 
-from tests.conftest import hub_settings
-from tests.support import HubEndpoint, wait_state
+from tests.support.hub import HubEndpoint, hub_settings, wait_state
 from tui_session.credentials import jwt
 from tui_session.hub.server import start_hub
 from tui_session.transport.connect import fixed_token_source, hub_realtime, hub_rest

@@ -1,4 +1,4 @@
-"""Reference §6 and §3.6, §7.10: own and observer turns, active turns, cancels, steers."""
+"""docs/wire.md §6 and §3.6, §7.10: own and observer turns, active turns, cancels, steers."""
 
 from __future__ import annotations
 

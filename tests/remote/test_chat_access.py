@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.remote.machines import clean_env
-from tests.support import wait_until
+from tests.support.hub import wait_until
 from tui_session.access import AccessError, for_settings
 from tui_session.config import (
     AgentSettings,
@@ -22,8 +22,8 @@ from tui_session.config import (
 )
 from tui_session.hub.auth import AuthStore
 from tui_session.invite import make_invite
+from tui_session.launch import session_factory
 from tui_session.serve import start_serve
-from tui_session.tui.launch import session_factory
 
 
 def chat(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from ably import AblyException
 
-from tests.support import wait_until
+from tests.support.hub import wait_until
 from tui_session.access import AccessError, for_invite, preflight, read_join
 from tui_session.config import AgentSettings, ClientSettings, HubSettings, Settings
 from tui_session.credentials import jwt
@@ -31,10 +31,10 @@ from tui_session.invite import (
     parse_ttl,
     revocation_target,
 )
+from tui_session.launch import session_factory
 from tui_session.protocol import ProtocolError
 from tui_session.serve import RunningServe, start_serve
 from tui_session.transport.client import ClientSession
-from tui_session.tui.launch import session_factory
 from tui_session.tui.options import OpenSession
 
 A, B = "session:a", "session:b"

@@ -17,7 +17,7 @@ from ably import AblyException
 from ably.transport import websockettransport
 from ably.transport.websockettransport import WebSocketTransport
 
-from tests.support import wait_state
+from tests.support.hub import wait_state
 from tui_session.config import HubSettings
 from tui_session.credentials.tls import (
     CERT_FILE,

@@ -1,8 +1,9 @@
 """The agent service: HTTP routes, the sessions it serves, presence, and its turns' lifecycle.
 
-- `POST /api/chat` `{inputEventId, sessionName}` (the invocation of §3.3): checks the caller
-  (`callers.py`: its Ably token, and that the input is its own), locates the input on the
-  channel, answers with the run's ids, and runs the turn in a task (`turns.TurnDriver`).
+- `POST /api/chat` `{inputEventId, sessionName}` (the invocation of docs/wire.md §3.3):
+  checks the caller (`callers.py`: its Ably token, and that the input is its own), locates
+  the input on the channel, answers with the run's ids, and runs the turn in a task
+  (`turns.TurnDriver`).
 - `GET /api/token?clientId=`: an Ably JWT signed with the app key, bound to that clientId,
   limited to session channels, for this machine's terminals and `agent.auth_secret` holders.
 - `GET /health`: version, model, counts.
@@ -24,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tui_session import __version__
+from tui_session import __version__, sessions
 from tui_session.agent.callers import Caller, CallerCheck
 from tui_session.agent.ledger import RunLedger
 from tui_session.agent.models import ModelBackend
@@ -39,8 +40,7 @@ from tui_session.transport.follower import wait_connected
 
 log = logging.getLogger(__name__)
 
-SESSION_CHANNELS = "session:*"
-CLIENT_CAPABILITY = {SESSION_CHANNELS: ["publish", "subscribe", "presence", "history"]}
+CLIENT_CAPABILITY = {sessions.ALL_CHANNELS: ["publish", "subscribe", "presence", "history"]}
 TOO_MANY_RUNS = 42910  # HTTP 429, an Ably-style code for "rate limit"
 PRESENCE_DEBOUNCE_S = 0.2
 
