@@ -21,7 +21,6 @@ from typing import Any
 from tui_session import paths, sessions
 from tui_session.access import Access, for_settings
 from tui_session.config import ClientSettings, Settings
-from tui_session.hub.auth import read_root_key
 from tui_session.sessions import JoinCommand
 from tui_session.transport.client import ClientSession
 from tui_session.tui.options import ChatOptions, OpenSession, SessionFactory
@@ -170,17 +169,6 @@ def ensure_local_server(launch: Launch, *, config: Path | None) -> Launch:
             )
         time.sleep(0.1)
     return replace(launch, started_server=command, server_pid=process.pid)
-
-
-def hub_key(settings: Settings) -> str | None:
-    """The local hub's root key, read from its data dir (never created here: the hub writes
-    it at its first start); None for Ably's cloud, which uses the client's own credentials."""
-    if settings.client.endpoint != "local":
-        return None
-    try:
-        return read_root_key(settings.hub.data_dir)
-    except (OSError, ValueError) as err:
-        raise LaunchError(f"cannot read the hub's key from {settings.hub.data_dir}: {err}") from err
 
 
 def session_factory(

@@ -20,7 +20,7 @@ What it changes
   `ssl=`. Both wrappers are installed once, process-wide and idempotently, and do nothing for
   a client without a context (every client of Ably's cloud).
 
-tests/transport/test_ably_tls.py connects real SDK clients to a TLS hub with a pinned
+tests/remote/test_tls.py connects real SDK clients to a TLS hub with a pinned
 certificate (and with the wrong one): it fails loudly if an SDK upgrade moves any of this.
 """
 
