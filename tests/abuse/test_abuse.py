@@ -113,7 +113,7 @@ async def test_capabilities_widened_by_hand_are_refused(hub: HubEndpoint, tmp_pa
     ):
         token_url = f"http://127.0.0.1:{agent.port}/api/token"
         async with http.get(token_url, params={"clientId": "mallory"}) as response:
-            issued = await response.text()
+            issued = (await response.json())["token"]
         forged = widened_jwt(issued)
         ws = await http.ws_connect(
             f"ws://{hub.host}:{hub.port}/", params={"v": "5", "accessToken": forged}

@@ -328,8 +328,12 @@ async def test_token_endpoint_issues_an_ably_jwt_bound_to_the_client_id(
         async with aiohttp.ClientSession() as http:
             url = f"http://127.0.0.1:{agent.port}/api/token"
             async with http.get(url, params={"clientId": "bob"}) as response:
-                assert response.headers["Content-Type"] == "application/jwt"
-                token = await response.text()
+                details = await response.json()
+                token = details["token"]
+                assert (details["clientId"], details["expires"] - details["issued"]) == (
+                    "bob",
+                    3_600_000,
+                )
             async with http.get(url) as missing:
                 assert missing.status == 400
     # The hub accepts it as bob, limited to session channels.

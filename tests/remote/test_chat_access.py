@@ -145,3 +145,40 @@ async def test_the_laptops_own_terminal_follows_a_hub_serving_tls_on_the_lan(
             await opened.close()  # type: ignore[misc]
     finally:
         await served.stop()
+
+
+async def test_a_terminal_with_a_token_endpoint_needs_no_key(tmp_path: Path) -> None:
+    """`client.auth_url` = the agent's GET /api/token (what a terminal uses on Ably's cloud,
+    played here by the hub): the SDK fetches an Ably JWT there, connects with it, and the agent
+    accepts the same token for the prompt."""
+    served = await start_serve(
+        Settings(
+            hub=HubSettings(port=0, data_dir=tmp_path / "data"),
+            agent=AgentSettings(port=0, model="offline-demo", demo_pace=0),
+        )
+    )
+    try:
+        agent = f"http://127.0.0.1:{served.agent.port}"
+        settings = Settings(
+            hub=HubSettings(port=served.hub.port, data_dir=tmp_path / "elsewhere"),
+            client=ClientSettings(
+                user="ada", device="tablet", agent_url=agent, auth_url=f"{agent}/api/token"
+            ),
+        )
+        access = for_settings(settings, hub_elsewhere=True)
+        assert "token endpoint" in access.label
+        opened = await session_factory(settings, access=access)("session:token-endpoint")
+        try:
+            assert opened.session.client_id == "ada"
+            handle = await opened.session.send("hello with a fetched token")
+            await wait_until(lambda: bool(handle.run_id), 20, "the turn to start")
+            await wait_until(
+                lambda: (t := opened.session.turn(handle.run_id)) is not None and t.terminal, 20
+            )
+            assert opened.session.turn(handle.run_id).status == "complete"
+        finally:
+            await opened.close()  # type: ignore[misc]
+        # The terminal's own data dir holds only its own records: no key was read or made.
+        assert not (tmp_path / "elsewhere" / "keys.json").exists()
+    finally:
+        await served.stop()

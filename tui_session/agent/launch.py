@@ -104,8 +104,8 @@ async def start_agent(
     realtime = target.realtime(settings.client_id)
     rest = target.rest()
 
-    def issue_token(client_id: str) -> str:
-        return jwt.issue(
+    def issue_token(client_id: str) -> dict[str, Any]:
+        return jwt.token_details(
             target.key, client_id=client_id, capability=CLIENT_CAPABILITY, ttl_ms=TOKEN_TTL_MS
         )
 

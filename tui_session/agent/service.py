@@ -4,8 +4,9 @@
   checks the caller (`callers.py`: its Ably token, and that the input is its own), locates
   the input on the channel, answers with the run's ids, and runs the turn in a task
   (`turns.TurnDriver`).
-- `GET /api/token?clientId=`: an Ably JWT signed with the app key, bound to that clientId,
-  limited to session channels, for this machine's terminals and `agent.auth_secret` holders.
+- `GET /api/token?clientId=`: TokenDetails whose token is an Ably JWT signed with the app key,
+  bound to that clientId, limited to session channels, for this machine's terminals and
+  `agent.auth_secret` holders.
 - `GET /health`: version, model, counts.
 The service enters presence on each session it serves (kind `agent`, with its status), ends
 its turns on shutdown, and on start ends, with `error`, the turns a killed predecessor left
@@ -44,7 +45,7 @@ CLIENT_CAPABILITY = {sessions.ALL_CHANNELS: ["publish", "subscribe", "presence",
 TOO_MANY_RUNS = 42910  # HTTP 429, an Ably-style code for "rate limit"
 PRESENCE_DEBOUNCE_S = 0.2
 
-TokenIssuer = Callable[[str], str]  # clientId -> an Ably JWT
+TokenIssuer = Callable[[str], dict[str, Any]]  # clientId -> TokenDetails with an Ably JWT
 
 
 @dataclass
@@ -197,7 +198,7 @@ class AgentService:
         return web.json_response(run.ids())
 
     async def handle_token(self, request: web.Request) -> web.Response:
-        """An Ably JWT for `clientId` (`application/jwt`, what an SDK's authUrl accepts)."""
+        """TokenDetails carrying an Ably JWT for `clientId` (what an SDK's authUrl accepts)."""
         try:
             self.callers.authorise_token_request(self._caller(request))
         except AuthError as exc:
@@ -209,8 +210,7 @@ class AgentService:
             return _error(403, 40160, f"no tokens are issued for clientId {client_id!r}")
         if self.token_issuer is None:
             return _error(501, 40000, "this agent service issues no tokens")
-        token = self.token_issuer(client_id).encode("ascii")
-        return web.Response(body=token, content_type="application/jwt")
+        return web.json_response(self.token_issuer(client_id))
 
     async def handle_health(self, _request: web.Request) -> web.Response:
         return web.json_response(

@@ -99,6 +99,31 @@ def issue(
     return f"{signing_input}.{b64url(_sign(secret, signing_input))}"
 
 
+def token_details(
+    key: str,
+    *,
+    client_id: str | None,
+    capability: Capability | Mapping[str, Any] | None,
+    ttl_ms: int,
+    now: int | None = None,
+) -> dict[str, Any]:
+    """An Ably TokenDetails whose token is a JWT: what a token endpoint (`authUrl`) answers.
+    Every SDK reads it, and learns the clientId and expiry without decoding the JWT."""
+    issued = now_ms() if now is None else now
+    cap = capability if isinstance(capability, Capability) else Capability.parse(capability)
+    token = issue(key, client_id=client_id, capability=cap, ttl_ms=ttl_ms, now=issued)
+    details: dict[str, Any] = {
+        "token": token,
+        "keyName": split_key(key)[0],
+        "issued": issued // 1000 * 1000,
+        "expires": issued // 1000 * 1000 + max(1, ttl_ms // 1000) * 1000,
+        "capability": cap.to_json(),
+    }
+    if client_id is not None:
+        details["clientId"] = client_id
+    return details
+
+
 def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2
 

@@ -54,6 +54,7 @@ class Hub:
         self._forgotten: OrderedDict[str, bool] = OrderedDict()  # closed: never resumable
         self._housekeeping: asyncio.Task[None] | None = None
         self._revocation_checks: set[int] = set()  # appliesAt times a check is scheduled for
+        self._cuts: set[asyncio.Task[None]] = set()  # connections being cut (revoked tokens)
         self.open_sockets = 0  # WebSockets being served now (hub.max_connections)
 
     async def start(self) -> None:
@@ -558,12 +559,12 @@ class Hub:
         """Cut, with 40141, every connection whose token a revocation now covers (its next
         connect is refused too); come back when a revocation with a re-auth margin applies."""
         now = now_ms()
+        loop = asyncio.get_running_loop()
         for conn in list(self.connections.values()):
             if conn.bound and self.auth.is_revoked(conn.principal, now):
-                asyncio.get_running_loop().create_task(
-                    self._cut(conn, error_body(40141, 401, "Token revoked"))
-                )
-        loop = asyncio.get_running_loop()
+                task = loop.create_task(self._cut(conn, error_body(40141, 401, "Token revoked")))
+                self._cuts.add(task)  # a task nobody references may be collected mid-way
+                task.add_done_callback(self._cuts.discard)
         for at in self.auth.revocations.pending_times(now):
             if at not in self._revocation_checks:
                 self._revocation_checks.add(at)
