@@ -14,8 +14,10 @@ from tests.support.hub import HubEndpoint, free_port
 from tests.support.squatters import SQUATTERS
 from tests.tui.helpers import ready, turns, wait_for
 from tui_session import hub_probe, launch
-from tui_session.config import load_settings
+from tui_session.access import AccessError, local_hub_key
+from tui_session.config import HubSettings, load_settings
 from tui_session.hub.auth import AuthStore, read_root_key
+from tui_session.hub.server import start_hub
 from tui_session.tui.app import make_app
 from tui_session.tui.widgets import Composer, SessionHeader
 
@@ -127,16 +129,13 @@ def test_cli_chat_flags_are_listed() -> None:
 
 def test_the_hub_key_is_read_without_creating_it(tmp_path: Path) -> None:
     """A terminal that reads the key while the hub starts must not write a key of its own."""
-    settings = load_settings(None, {"hub.data_dir": str(tmp_path / "hub")}, env={})
-    with pytest.raises(launch.LaunchError, match="cannot read the hub's key"):
-        launch.hub_key(settings)
+    with pytest.raises(AccessError, match="no hub has run with data dir"):
+        local_hub_key(tmp_path / "hub")
     with pytest.raises(OSError):
         read_root_key(tmp_path / "hub")
     assert not (tmp_path / "hub").exists(), "reading created nothing"
     written = AuthStore(tmp_path / "hub").root_key()  # what the hub does at its first start
-    assert launch.hub_key(settings) == read_root_key(tmp_path / "hub") == written
-    cloud = load_settings(None, {"client.endpoint": "main"}, env={})
-    assert launch.hub_key(cloud) is None
+    assert local_hub_key(tmp_path / "hub") == read_root_key(tmp_path / "hub") == written
 
 
 def test_a_malformed_key_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -164,7 +163,20 @@ async def test_the_probe_knows_a_hub_from_other_programs(hub: HubEndpoint) -> No
         assert other.found == "other" and other.detail.startswith(detail), name
     nothing = hub_probe.probe_hub("127.0.0.1", free_port())
     assert nothing == hub_probe.Probe("nothing", "connection refused: nothing listens there")
-    assert not hub_probe.probe_hub("127.0.0.1", hub.port, tls=True).is_hub, "plain, not TLS"
+    found = await asyncio.to_thread(hub_probe.probe_hub, hub.host, hub.port, tls=True)
+    assert found.is_hub, "asked over TLS first, a plain hub answers in plain HTTP"
+
+
+async def test_the_probe_knows_a_hub_that_serves_tls(tmp_path: Path) -> None:
+    """Off loopback the hub serves TLS (its own certificate): asked in plain HTTP first, it is
+    recognised over TLS."""
+    running = await start_hub(HubSettings(host="0.0.0.0", port=0, data_dir=tmp_path / "hub"))
+    try:
+        assert running.tls is not None
+        found = await asyncio.to_thread(hub_probe.probe_hub, "127.0.0.1", running.port)
+        assert found.is_hub
+    finally:
+        await running.stop()
 
 
 async def test_an_endpoint_elsewhere_is_checked_and_never_started(

@@ -42,8 +42,19 @@ class Probe:
 def probe_hub(
     host: str, port: int, *, tls: bool = False, timeout: float = PROBE_TIMEOUT_S
 ) -> Probe:
-    """Ask host:port whether it is a tui-session hub. With `tls`, over TLS without checking
-    the certificate: this only identifies; the realtime client checks trust itself."""
+    """Ask host:port whether it is a tui-session hub: over TLS first when `tls`, else in plain
+    HTTP first; a server that breaks off the exchange in that scheme is asked in the other
+    (a hub off loopback serves TLS). TLS here does not check the certificate: this only
+    identifies; the realtime client checks trust itself."""
+    first = _probe(host, port, tls, timeout)
+    if first.found == "other" and first.detail in _WRONG_SCHEME:
+        second = _probe(host, port, not tls, timeout)
+        if second.is_hub:
+            return second
+    return first
+
+
+def _probe(host: str, port: int, tls: bool, timeout: float) -> Probe:
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except TimeoutError:
@@ -59,8 +70,8 @@ def probe_hub(
                 sock = _identify_only().wrap_socket(sock, server_hostname=host)
             except TimeoutError:
                 return Probe("other", _SILENT.format(timeout=timeout))
-            except OSError as err:  # ssl.SSLError is an OSError
-                return Probe("other", f"it does not speak TLS ({_os_reason(err)})")
+            except OSError:  # ssl.SSLError is an OSError
+                return Probe("other", _NOT_TLS)
         connection.sock = sock
         return _identify(connection, timeout)
     finally:
@@ -69,6 +80,10 @@ def probe_hub(
 
 
 _SILENT = "it accepted the connection but did not answer in {timeout:g} s"
+_CLOSED = "it closed the connection without answering"
+_NOT_HTTP = "it does not speak HTTP"
+_NOT_TLS = "it does not speak TLS"
+_WRONG_SCHEME = {_CLOSED, _NOT_HTTP, _NOT_TLS}
 
 
 def _identify_only() -> ssl.SSLContext:
@@ -85,10 +100,10 @@ def _identify(connection: http.client.HTTPConnection, timeout: float) -> Probe:
         body = response.read(4096)
     except TimeoutError:
         return Probe("other", _SILENT.format(timeout=timeout))
-    except http.client.RemoteDisconnected:
-        return Probe("other", "it closed the connection without answering")
+    except (http.client.RemoteDisconnected, ConnectionResetError):
+        return Probe("other", _CLOSED)
     except http.client.BadStatusLine:
-        return Probe("other", "it does not speak HTTP")
+        return Probe("other", _NOT_HTTP)
     except (http.client.HTTPException, OSError) as err:
         return Probe("other", f"it broke off the exchange ({_os_reason(err)})")
     if response.status == 200 and _service(body) == HUB_SERVICE:
