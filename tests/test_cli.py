@@ -202,6 +202,16 @@ def test_chat_to_an_endpoint_where_nothing_listens_says_so_and_starts_nothing(
     nothing_started(tmp_path, port)
 
 
+def test_chat_to_an_address_nobody_answers_on_gives_up_within_the_bound(tmp_path: Path) -> None:
+    """192.0.2.9 is TEST-NET-1 (RFC 5737): never routed, so the connection gets no answer (or
+    no route), never a refusal."""
+    done, took = run_chat("--session", "demo", "--endpoint", "192.0.2.9:9000")
+    assert done.returncode == 2, done
+    assert one_error_line(done).startswith("error: no tui-session hub at 192.0.2.9:9000 (")
+    assert took < ENDPOINT_ERROR_BOUND_S, f"took {took:.1f} s"
+    nothing_started(tmp_path)
+
+
 @pytest.mark.parametrize("squatter", SQUATTERS)
 def test_chat_to_an_endpoint_held_by_another_program_says_it_is_not_a_hub(
     squatter: str, tmp_path: Path
