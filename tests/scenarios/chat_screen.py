@@ -1,0 +1,78 @@
+"""Reading the chat screen's parts from a terminal's text, as a person reads them: the header
+(first line), the footer (last line), the composer box (rounded border above the footer)."""
+
+from __future__ import annotations
+
+import re
+
+from .terminal import Terminal
+
+FOOTER_LABELS = (
+    "Approve",
+    "Deny",
+    "Older",
+    "Cancel mine",
+    "Steer",
+    "Cancel+send",
+    "Alongside",
+    "Cancel all",
+    "Edit",
+    "Regen",
+    "Branch",
+    "Wire",
+)
+PALETTE = "▏^p palette"
+
+
+def header(screen: str) -> str:
+    return screen.splitlines()[0]
+
+
+def footer(screen: str) -> str:
+    return screen.splitlines()[-1]
+
+
+def footer_keys(screen: str) -> str:
+    """The footer left of the palette key."""
+    return footer(screen).split(PALETTE)[0].rstrip()
+
+
+def composer_lines(screen: str) -> list[str]:
+    """The composer's rows, left of any toast drawn over it ("▌" is a toast's edge)."""
+    lines = screen.splitlines()
+    top = max(i for i, line in enumerate(lines) if line.startswith("╭"))
+    rows = []
+    for line in lines[top + 1 :]:
+        if line.startswith("╰"):
+            break
+        inner = re.split(r"[▌│]", line[1:], maxsplit=1)[0]
+        rows.append(inner.strip())
+    return rows
+
+
+def composer(screen: str) -> str:
+    return "\n".join(composer_lines(screen)).strip()
+
+
+def transcript(screen: str) -> str:
+    """Everything between the header lines and the composer."""
+    lines = screen.splitlines()
+    top = max(i for i, line in enumerate(lines) if line.startswith("╭"))
+    return "\n".join(lines[1:top])
+
+
+def composer_shows(text: str):
+    """A wait_for condition: the composer shows `text` (its rows joined with newlines)."""
+
+    def check(screen: str) -> bool:
+        return composer(screen) == text
+
+    return check
+
+
+def send(terminal: Terminal, text: str) -> None:
+    """Type a prompt and press enter; waits until it shows in the transcript."""
+    terminal.type(text)
+    terminal.wait_for(composer_shows(text), what=f"the composer to show {text!r}")
+    terminal.press("enter")
+    terminal.wait_for(lambda screen: text in transcript(screen), what=f"{text!r} sent")
