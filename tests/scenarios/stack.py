@@ -8,6 +8,7 @@ URL and the data dir come from `TUI_SESSION_*` variables, so `tui-session chat -
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -17,7 +18,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.support import free_port
+from tests.proxy import CuttableProxy
+from tests.support import HubEndpoint, free_port
+from tui_session.hub.auth import AuthStore
+from tui_session.transport.client import ClientSession
 
 from .terminal import Size, Terminal
 
@@ -117,11 +121,62 @@ class Server:
             check=False,
         )
 
+    def hub(self) -> HubEndpoint:
+        data_dir = Path(self.env["TUI_SESSION_DATA_DIR"])
+        return HubEndpoint("127.0.0.1", self.port, AuthStore(data_dir).root_key(), data_dir)
+
+    def seed_prompts(self, session: str, texts: list[str], *, user: str = "bob") -> None:
+        """Publish prompts on the session as another participant would, without waking the
+        agent (older history for a terminal that joins afterwards)."""
+
+        async def publish() -> None:
+            hub = self.hub()
+            realtime = hub.realtime(user)
+            try:
+                writer = await ClientSession.connect(
+                    realtime, f"session:{session}", agent_url=None, device="seed"
+                )
+                for text in texts:
+                    await writer.send(text, invoke=False)
+                await writer.close()
+            finally:
+                await hub.close_clients()
+
+        asyncio.run(publish())
+
     def channel_log(self, session: str) -> list[dict[str, Any]]:
         """The session's channel, message by message (`tui-session export --format jsonl`)."""
         result = self.run("export", "--session", session, "--format", "jsonl")
         assert result.returncode == 0, result.stderr
         return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+class Proxy:
+    """tests/proxy.py's CuttableProxy in front of the hub, on its own event loop thread (the
+    scenario tests are plain functions): `cut()` resets every live connection."""
+
+    def __init__(self, port: int) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="proxy", daemon=True)
+        self.thread.start()
+        self.proxy = CuttableProxy("127.0.0.1", port)
+        self._run(self.proxy.start())
+        self.port = self.proxy.port
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(START_S)
+
+    def cut(self) -> int:
+        async def cut() -> int:
+            return self.proxy.cut()
+
+        return self._run(cut())
+
+    def stop(self) -> None:
+        self._run(self.proxy.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(START_S)
+        self.loop.close()
 
 
 class Scenario:
@@ -182,18 +237,24 @@ class Scenario:
     def close(self, *, failed: bool) -> list[str]:
         """Quit every terminal (or kill them all when the test failed); the problems seen."""
         problems = []
-        for terminal in self.terminals:
-            if failed or not terminal.alive:
+        if failed:
+            for terminal in self.terminals:
                 terminal.kill()
-                continue
+            return problems
+        running = [t for t in self.terminals if t.alive]
+        for terminal in running:
+            terminal.press_quit()  # all at once: each takes a moment to leave the session
+        for terminal in running:
             try:
-                status = terminal.quit()
+                status = terminal.wait_exit()
             except AssertionError as err:
                 problems.append(f"{terminal.name} did not quit on ctrl+q: {err}")
                 terminal.kill()
                 continue
             if status != 0:
                 problems.append(f"{terminal.name} exited with {status}:\n{terminal.output[-2000:]}")
+        for terminal in self.terminals:
+            terminal.kill()  # closes the pty of those that had exited already
         return problems
 
     def screens(self) -> str:

@@ -273,16 +273,21 @@ class Terminal:
 
     # --- lifecycle -------------------------------------------------------------------------
 
+    def press_quit(self) -> None:
+        """ctrl+q (even right after a lone esc: quitting needs no decoding guard)."""
+        if not self._eof:
+            self.child.send(encode_key("ctrl+q").encode())
+
     def quit(self, timeout: float = WAIT_S) -> int:
         """ctrl+q, then wait for the process to end; its exit status."""
-        if not self._eof:
-            self.press("ctrl+q") if not self._after_lone_escape else self.child.send(b"\x11")
+        self.press_quit()
         return self.wait_exit(timeout)
 
     def kill(self) -> None:
         if self.child.isalive():
             self.child.kill(9)
         self.child.close(force=True)
+        self._reader.join(5)
 
     @property
     def alive(self) -> bool:

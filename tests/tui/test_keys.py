@@ -211,15 +211,17 @@ async def test_narrow_footers_hide_dimmed_keys_and_wide_ones_show_them(
 async def test_the_palette_key_covers_the_last_column(
     hub: HubEndpoint, channel: str, width: int
 ) -> None:
-    """Textual's compact footer leaves the palette key's right margin to the overflowing keys
-    under it; the last column then shows a character of one of them ("palettec")."""
+    """Textual's compact footer gives the palette key a right margin: the last column then
+    shows whatever runs under it ("palettec" when keys overflow). chat.tcss closes it."""
     app = chat_app(hub, channel)
     async with app.run_test(size=(width, 24)) as pilot:
         await wait_for(pilot, lambda: ready(app))
         chat = app.chat
         chat.mine_busy = chat.any_busy = chat.can_edit = chat.approval = True
         await wait_for(pilot, lambda: "alt+y" in _footer(app).shown())
-        await pilot.pause()
+        footer = _footer(app)
+        palette = footer.query_one(".-command-palette", FooterKey)
+        assert palette.region.right == footer.region.right == width
         last_line = app.screen._compositor.render_strips()[-1].text
         assert last_line.endswith("▏^p palette "), last_line
 
