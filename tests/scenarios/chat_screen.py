@@ -22,6 +22,7 @@ FOOTER_LABELS = (
     "Wire",
 )
 PALETTE = "▏^p palette"
+LAST_LINE = "print(len(prompt.split()), 'words')"  # the offline demo model's answer ends so
 
 
 def header(screen: str) -> str:
@@ -76,3 +77,30 @@ def send(terminal: Terminal, text: str) -> None:
     terminal.wait_for(composer_shows(text), what=f"the composer to show {text!r}")
     terminal.press("enter")
     terminal.wait_for(lambda screen: text in transcript(screen), what=f"{text!r} sent")
+
+
+def turn_header(screen: str) -> str:
+    """The last turn's header line ("assistant · your turn · ● streaming")."""
+    headers = [line for line in screen.splitlines() if "assistant · " in line]
+    return headers[-1] if headers else ""
+
+
+def answer_lines(screen: str) -> list[str]:
+    """The last turn's body as shown: the lines after its header, up to the next entry."""
+    lines = transcript(screen).splitlines()
+    starts = [i for i, line in enumerate(lines) if "assistant · " in line]
+    if not starts:
+        return []
+    body = []
+    for line in lines[starts[-1] + 1 :]:
+        if not line.startswith(" █"):
+            break
+        body.append(line.rstrip())
+    return body
+
+
+def toast(screen: str) -> str:
+    """The text of the notification shown at the bottom right (its lines joined: the toast
+    wraps at spaces), or "" when there is none. "▌" is a toast's left edge."""
+    parts = [line.split("▌", 1)[1].strip(" │─╮╯") for line in screen.splitlines() if "▌" in line]
+    return " ".join(part for part in parts if part)

@@ -29,6 +29,9 @@ BIN = Path(sys.executable).parent
 TUI_SESSION = str(BIN / "tui-session")
 USER = "ada"
 START_S = 30.0
+# For what one device already shows to reach another: propagation takes milliseconds; a repro
+# of a bug where it never arrives fails after this long instead of the full WAIT_S.
+FOLLOW_S = 5.0
 WIDE, MEDIUM, NARROW = Size(120, 40), Size(80, 24), Size(60, 20)
 
 
@@ -213,6 +216,12 @@ class Scenario:
             argv += ["--device", device]
         argv += list(args)
         return self.spawn(name, argv, size=size, kitty=kitty, connected=connected)
+
+    def open(self, *terminals: Terminal) -> None:
+        """Wait until each terminal started with `connected=False` says it is connected (they
+        start side by side)."""
+        for terminal in terminals:
+            terminal.wait_for("● connected", what="the header to say connected")
 
     def spawn(
         self,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .chat_screen import header, send, transcript
+from .chat_screen import LAST_LINE, header, send, transcript
 from .stack import Proxy, Scenario
 
 
@@ -34,6 +34,7 @@ def test_after_a_reconnect_the_header_says_connected_and_the_banner_says_it_brie
     assert "● connected" in header(laptop.text)
     assert "resumed" not in laptop.text
     laptop.wait_for("✓ done")
-    assert laptop.text.count("print(len(prompt.split()), 'words')") == 1  # caught up once
+    laptop.wait_for(LAST_LINE)
+    assert laptop.text.count(LAST_LINE) == 1  # caught up once
     send(phone, "after the cut")  # and the session goes on
     laptop.wait_for(lambda s: "after the cut" in transcript(s), what="the phone's prompt")
