@@ -37,7 +37,7 @@ def ancestry(log: list[dict[str, Any]], message_id: str) -> list[str]:
     while current and current not in seen:
         seen.add(current)
         if current in inputs:
-            if current != message_id:
+            if current != message_id and inputs[current]["data"]:  # (a regenerate: no text)
                 texts.append(inputs[current]["data"])
             current = inputs[current]["headers"].get("parent")
         elif current in output_runs:
