@@ -380,8 +380,8 @@ async def hydrate_client(hub: hb.HubChild, channel_name: str, plan: Plan, n: int
             listener=count,
         )
         elapsed = time.perf_counter() - start
-        runs = [node for node in session.window.nodes() if hasattr(node, "run_id")]
-        texts = [session.turn(node.run_id).text for node in runs]
+        runs = session.runs()
+        texts = [turn.text for turn in runs]
         ok = len(runs) >= plan.newest and texts[-1] == turn_text(plan.turns - 1, plan.turn_tokens)
         await session.close()
     finally:

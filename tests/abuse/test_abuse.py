@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 from ably import AblyException
 
-from tests.agent.test_service import demo_settings, running_agent
-from tests.support import HubEndpoint, wait_until
+from tests.support.agent import demo_settings, running_agent
+from tests.support.hub import HubEndpoint, wait_until
 from tui_session.transport.client import ClientSession
 
 CHANNEL = "session:abuse"
@@ -52,7 +52,9 @@ async def test_only_the_owner_and_operators_cancel_a_turn(hub: HubEndpoint, tmp_
             for canceller in (bob, carol, alice):
                 handle = await alice.send(f"a long answer, cancelled by {canceller.client_id}?")
                 run_id = await asyncio.wait_for(asyncio.shield(handle.started), 10)
-                await wait_until(lambda h=handle: bool(h.turn and h.turn.streaming), what="stream")
+                await wait_until(
+                    lambda r=run_id: bool(alice.turn(r) and alice.turn(r).streaming), what="stream"
+                )
                 await canceller.cancel(run_id)
                 outcomes.append(await asyncio.wait_for(asyncio.shield(handle.ended), 20))
             assert outcomes == ["complete", "cancelled", "cancelled"]

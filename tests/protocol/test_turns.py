@@ -1,10 +1,11 @@
-"""Reference §6 and §3.6, §7.10: own and observer turns, active turns, cancels, steers."""
+"""docs/wire.md §6 and §3.6, §7.10: own and observer turns, active turns, cancels, steers."""
 
 from __future__ import annotations
 
 from tui_session.protocol import (
     CancelFilter,
     CancelTarget,
+    DeviceOwnership,
     RunReason,
     active_turns,
     cancel_label,
@@ -14,6 +15,8 @@ from tui_session.protocol import (
 )
 
 from .helpers import Script, Session, text_events
+
+ALICE = DeviceOwnership("alice", {"U1"})  # this device: alice, who published U1
 
 
 def build() -> Session:
@@ -42,6 +45,7 @@ def test_own_turn_needs_this_client_and_an_input_from_this_device() -> None:
     assert is_own(tree.run("R1"), "alice", {"U1"})
     assert not is_own(tree.run("R2"), "alice", {"U1"})  # same user, other device: observer
     assert not is_own(tree.run("R4"), "alice", {"U4"})  # someone else's run
+    assert [ALICE.run(tree.run(r)) for r in ("R1", "R2", "R4")] == [True, False, False]
 
 
 def test_active_turns_map_lists_active_waiting_and_pending() -> None:
@@ -54,7 +58,7 @@ def test_active_turns_map_lists_active_waiting_and_pending() -> None:
 
 def test_cancel_filter_own() -> None:
     tree = build().tree
-    assert cancel_targets(tree, CancelFilter("own"), "alice", {"U1"}, awaiting={"U9"}) == [
+    assert cancel_targets(tree, CancelFilter("own"), ALICE, awaiting={"U9"}) == [
         CancelTarget("R1", "U1"),
         CancelTarget(None, "U9"),
     ]
@@ -62,16 +66,16 @@ def test_cancel_filter_own() -> None:
 
 def test_cancel_filter_client_id() -> None:
     tree = build().tree
-    assert cancel_targets(tree, CancelFilter("client", "bob"), "alice", {"U1"}, {"U9"}) == [
+    assert cancel_targets(tree, CancelFilter("client", "bob"), ALICE, {"U9"}) == [
         CancelTarget("R4", "U4")
     ]
-    alice = cancel_targets(tree, CancelFilter("client", "alice"), "alice", {"U1"}, {"U9"})
+    alice = cancel_targets(tree, CancelFilter("client", "alice"), ALICE, {"U9"})
     assert [t.run_id or t.input_codec_message_id for t in alice] == ["R1", "R2", "U9"]
 
 
 def test_cancel_filter_all() -> None:
     tree = build().tree
-    targets = cancel_targets(tree, CancelFilter("all"), "alice", {"U1"}, awaiting={"U9"})
+    targets = cancel_targets(tree, CancelFilter("all"), ALICE, awaiting={"U9"})
     assert [t.run_id or t.input_codec_message_id for t in targets] == ["R1", "R2", "R4", "U9"]
 
 

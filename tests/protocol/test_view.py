@@ -1,4 +1,4 @@
-"""Reference §3.8, §3.9 (sibling groups, visibility) and §3.10 (branch selection)."""
+"""docs/wire.md §3.8, §3.9 (sibling groups, visibility) and §3.10 (branch selection)."""
 
 from __future__ import annotations
 

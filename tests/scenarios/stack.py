@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.proxy import CuttableProxy
-from tests.support import HubEndpoint, free_port
-from tui_session.hub.auth import AuthStore
+from tests.support.hub import HubEndpoint, free_port
+from tui_session.hub.auth import read_root_key
 from tui_session.transport.client import ClientSession
 
 from .terminal import Size, Terminal
@@ -126,7 +126,7 @@ class Server:
 
     def hub(self) -> HubEndpoint:
         data_dir = Path(self.env["TUI_SESSION_DATA_DIR"])
-        return HubEndpoint("127.0.0.1", self.port, AuthStore(data_dir).root_key(), data_dir)
+        return HubEndpoint("127.0.0.1", self.port, read_root_key(data_dir), data_dir)
 
     def seed_prompts(self, session: str, texts: list[str], *, user: str = "bob") -> None:
         """Publish prompts on the session as another participant would, without waking the

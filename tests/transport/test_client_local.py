@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import HubEndpoint
+from tests.support.client import Recorder, close_opened, open_session
+from tests.support.hub import HubEndpoint
 from tui_session.protocol import ErrorCode, ProtocolError
 from tui_session.transport.client import ClientSession
 from tui_session.transport.client_events import PromptAdded, PromptRemoved
 from tui_session.transport.owned_inputs import OwnedInputs
-
-from .test_client_support import Recorder, close_opened, open_session
 
 CHANNEL = "session:local"
 
@@ -57,7 +56,7 @@ async def test_own_prompt_is_pending_until_a_run_starts(hub: HubEndpoint):
     await events.until(lambda: not session.prompt(handle.input_codec_message_id).optimistic)
     assert session.active_turns() == {"alice": {handle.input_codec_message_id: "pending"}}
     assert session.prompt(handle.input_codec_message_id).status == "sent"
-    assert handle.invocation() == {
+    assert session.invocation(handle) == {
         "inputEventId": handle.input_event_id,
         "sessionName": CHANNEL,
     }

@@ -1,6 +1,6 @@
 """ClientSession (ours, ably-python) against the npm AI Transport 0.8.0 agent on a real hub.
 
-Reference §9 behaviours 26-32, 36, 37, 39-45 and §7.12. Every wait is on session events
+docs/wire.md §9 behaviours 26-32, 36, 37, 39-45 and §7.12. Every wait is on session events
 with a timeout; no sleeps synchronise anything.
 """
 
@@ -11,13 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import HubEndpoint, free_port
+from tests.support.client import close_opened, open_session
+from tests.support.hub import HubEndpoint, free_port
+from tests.support.npm import NpmAgent, node_or_skip
 from tui_session.protocol import CancelFilter, ErrorCode, ProtocolError
 from tui_session.transport.client import ClientSession
-from tui_session.transport.client_events import PromptAdded, SteerResolved, TurnEnded
+from tui_session.transport.client_events import (
+    ActiveTurnsChanged,
+    PromptAdded,
+    SteerResolved,
+    TurnEnded,
+)
 from tui_session.transport.client_model import TurnView
-
-from .test_client_support import NpmAgent, close_opened, node_or_skip, open_session
 
 CHANNEL = "session:npm"
 
@@ -186,14 +191,14 @@ async def test_cancel_own_turn_before_run_start(hub: HubEndpoint, agent: NpmAgen
     session, events = await open_session(hub, "alice", CHANNEL, agent_url=agent.url)
     handle = await session.send("slow story", invoke=False)
     assert session.active_turns() == {"alice": {handle.input_codec_message_id: "pending"}}
-    await handle.cancel()
+    await session.cancel_send(handle)
     (first,) = await events.until(lambda: events.wire("ai-cancel"))
     assert first.headers["input-codec-message-id"] == handle.input_codec_message_id
     assert "run-id" not in first.headers
     assert session.prompt(handle.input_codec_message_id).cancel_requested
 
     # the agent attaches only now: the first cancel is in history, which 0.8.0 never routes
-    assert await handle.retry()
+    assert await session.retry(handle.input_codec_message_id)
     run_id = await events.until(lambda: handle.run_id)
     second = (await events.until(lambda: events.wire("ai-cancel")[1:]))[0]
     assert second.headers["run-id"] == run_id
@@ -277,7 +282,7 @@ async def test_steer_outcome_consumed_and_refused_after_end(hub: HubEndpoint, ag
     handle = await session.send("steer the story")
     run_id = await events.until(lambda: handle.run_id)
     await events.until(lambda: session.turn(run_id).text)
-    steer = await handle.steer("make it about mountains")
+    steer = await session.steer_send(handle, "make it about mountains")
     steers = events.wire("ai-input")[1:]
     assert steers and steers[0].headers["run-id"] == run_id
     assert steers[0].headers["codec-message-id"] == steer.steer_cmid
@@ -327,20 +332,24 @@ async def test_tool_approval_round_trip(hub: HubEndpoint, agent: NpmAgent):
 
 
 async def test_failed_post_agent_not_reached_then_retry(hub: HubEndpoint, agent: NpmAgent):
-    """§9.28 / §7.12: a failed POST marks "agent not reached"; retry reaches the agent."""
+    """§9.28 / §7.12: a failed POST marks "agent not reached" and leaves the active turns
+    (nothing will start it); a retry makes it pending again and reaches the agent."""
     closed = f"http://127.0.0.1:{free_port()}"
     session, events = await open_session(hub, "alice", CHANNEL, agent_url=closed)
     handle = await session.send("plain hi")
     cmid = handle.input_codec_message_id
     await events.until(lambda: session.prompt(cmid).status == "agent not reached")
     assert session.prompt(cmid).post_error
-    assert session.active_turns() == {"alice": {cmid: "pending"}}
+    assert session.active_turns() == {}  # nothing will start it: not a pending turn
     session.agent_url = agent.url
+    before = len(events.items)
     assert await session.retry(cmid)
     run_id = await events.until(lambda: handle.run_id)
+    maps = [e.turns for e in events.items[before:] if isinstance(e, ActiveTurnsChanged)]
+    assert maps[0] == {"alice": {cmid: "pending"}}  # pending again once retried
     await events.until(lambda: ended(session, run_id))
     assert session.prompt(cmid).status == "started"
-    assert not await handle.retry()  # a run is known: no second POST
+    assert not await session.retry(cmid)  # a run is known: no second POST
     assert len(agent.events("post")) == 1
     await closing(session)
 

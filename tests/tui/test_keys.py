@@ -13,17 +13,17 @@ from textual import events
 from textual._xterm_parser import XTermParser
 from textual.widgets._footer import FooterKey
 
-from tests.support import HubEndpoint
+from tests.support.hub import HubEndpoint
 from tests.tui.helpers import chat_app, ready, wait_for
 from tests.tui.scripted_agent import ScriptedAgent
 from tui_session.transport.client import ClientSession
 from tui_session.tui import messages as m
-from tui_session.tui.commands import SwitchSessionScreen
-from tui_session.tui.terminal import (
+from tui_session.tui.keyboard import (
     decode_alt_enter,
     kitty_keyboard_answered,
     probe_kitty_keyboard,
 )
+from tui_session.tui.screens.switch_session import SwitchSessionScreen
 from tui_session.tui.widgets import Composer, ConnectionBanner, SessionHeader, Transcript
 from tui_session.tui.widgets.composer import placeholder
 from tui_session.tui.widgets.footer import KeyFooter

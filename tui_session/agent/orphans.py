@@ -3,42 +3,33 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
-from tui_session.protocol import RunHeaders, RunReason, RunStatus
+from tui_session.protocol import RunReason, RunStatus
 from tui_session.transport.agent import AgentSession
-from tui_session.transport.channel_io import ChannelWriter
 
 log = logging.getLogger(__name__)
 
 MAX_PAGES = 50  # how far back to look for the run before giving up
+ORPHAN_ERROR_CODE = 104008
 
 
 async def end_open_run(agent: AgentSession, run_id: str, message: str) -> bool:
     """Publish `ai-run-end` with `error` for `run_id` unless the channel shows it ended (or
     suspended: a run waiting for approval is not orphaned; its approval's POST resumes it).
-
-    The run keeps its owner (`run-client-id` of its start, §7.8); the end gets a fresh
-    invocation id, as any later invocation's messages do. Returns whether it published.
-    """
-    pages = 0
-    node = agent.tree.run(run_id)
-    while (node is None or node.start_serial is None) and pages < MAX_PAGES:
-        if not await agent.page_older():
-            break
-        pages += 1
-        node = agent.tree.run(run_id)
+    Returns whether it published."""
+    node = await agent.find_run(run_id, MAX_PAGES)
     if node is None:
         log.warning("orphaned run %s not found on %s", run_id, agent.channel_name)
         return False
     if node.terminal or node.status == RunStatus.SUSPENDED:
         return False  # ended already, or waiting for an approval that a later POST resumes
-    headers = RunHeaders(
-        run_id=run_id,
-        invocation_id=str(uuid.uuid4()),
+    await agent.end_unheld_run(
+        run_id,
+        RunReason.ERROR,
+        owner=node.client_id or "",
         input_codec_message_id=node.input_codec_message_id or "",
-        run_client_id=node.client_id or "",
+        error_code=ORPHAN_ERROR_CODE,
+        error_message=message,
     )
-    await ChannelWriter(agent.channel).publish(headers.run_end(RunReason.ERROR, 104008, message))
     log.info("ended orphaned run %s on %s: %s", run_id, agent.channel_name, message)
     return True

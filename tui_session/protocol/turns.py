@@ -1,23 +1,55 @@
-"""The project's turn vocabulary on the tree (§6): own and observer turns, the active-turns
-map, cancel filters, steer outcomes and cancel labels. Pure functions of the tree plus what
-this device remembers (its clientId and the input ids it published)."""
+"""The project's turn vocabulary on the tree (docs/wire.md §6): own and observer turns (the
+ownership rule), the active-turns map, cancel filters, steer outcomes and cancel labels. Pure
+functions of the tree plus what this device remembers (its clientId and the input ids it
+published)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Container
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
-from .tree import RunNode, Tree
+from .tree import InputNode, RunNode, Tree
 from .wire import RunStatus
 
 TurnState = Literal["active", "waiting", "pending"]
 
 
-def is_own(run: RunNode, client_id: str, own_input_ids: Collection[str]) -> bool:
+def is_own(run: RunNode, client_id: str, own_input_ids: Container[str]) -> bool:
     """Own: started for this clientId by an input this device published. A continuation by
     this device does not make someone else's run own (ownership is keyed by the start)."""
     return run.client_id == client_id and run.input_codec_message_id in own_input_ids
+
+
+class Ownership(Protocol):
+    """The one rule for "mine": every own / observer decision of a client asks this object
+    (turn and prompt snapshots, the "own" cancel filter, the turns Esc and ctrl+r act on)."""
+
+    @property
+    def client_id(self) -> str: ...
+
+    def run(self, run: RunNode) -> bool:
+        """Whether this turn is mine."""
+        ...
+
+    def prompt(self, node: InputNode) -> bool:
+        """Whether this prompt is mine."""
+        ...
+
+
+@dataclass(frozen=True)
+class DeviceOwnership:
+    """Mine = this device's: a run started for my clientId by an input this device published
+    (`is_own`), a prompt this device published. The same user's other devices are observers."""
+
+    client_id: str
+    own_input_ids: Container[str]
+
+    def run(self, run: RunNode) -> bool:
+        return is_own(run, self.client_id, self.own_input_ids)
+
+    def prompt(self, node: InputNode) -> bool:
+        return node.key in self.own_input_ids
 
 
 def active_turns(
@@ -58,16 +90,17 @@ class CancelFilter:
 def cancel_targets(
     tree: Tree,
     selection: CancelFilter,
-    client_id: str,
-    own_input_ids: Collection[str],
+    mine: Ownership,
     awaiting: Collection[str] = (),
 ) -> list[CancelTarget]:
-    """Client-side enumeration of a cancel filter; each selected run gets its own cancel."""
+    """Client-side enumeration of a cancel filter; each selected run gets its own cancel.
+    `awaiting` are this device's input ids still waiting for a run (cancelled by input id)."""
+    client_id = mine.client_id
     targets = []
     for run in tree.runs():
         if run.status not in (RunStatus.ACTIVE, RunStatus.SUSPENDED):
             continue
-        own = is_own(run, client_id, own_input_ids)
+        own = mine.run(run)
         chosen = (
             selection.kind == "all"
             or (selection.kind == "own" and own)

@@ -1,4 +1,6 @@
-"""A branch-aware window over a shared tree: which sibling each group shows (§3.10).
+"""A branch-aware window over a shared tree: which sibling each group shows (docs/wire.md
+§3.10). This is the one place of the rule "which branch this device shows": a client folds
+into it (`arrived`, `remember`), follows its own edits (`follow`) and selects (`select`).
 
 Selection rules:
 - a group's default member is the newest;
@@ -73,6 +75,17 @@ class View:
         if isinstance(node, InputNode):
             return node.key in self._follow
         return isinstance(node, RunNode) and bool(node.trigger_input_ids & self._follow)
+
+    def arrived(self, node: Node, *, live: bool) -> None:
+        """A node new to the tree was folded. Live, record what this view shows now, so that
+        a sibling made elsewhere later finds its group's choice made (rule 3); a history page
+        is recorded once, after it is folded (`remember`)."""
+        if live:
+            self.remember()
+
+    def remember(self) -> None:
+        """Record which sibling each group shows now."""
+        self.nodes()
 
     # --- reading ---------------------------------------------------------------------------
 

@@ -1,14 +1,17 @@
-"""The agent side of the session protocol over a real ably channel (reference §4, §7).
+"""The agent side of the session protocol over a real ably channel (docs/wire.md §4, §7).
 
-`AgentSession.connect()` subscribes to everything on the session channel and attaches; one
-decoder and one tree serve both the live subscription and history pages (ably-python has no
-`untilAttach`: the decoder's version guards absorb the overlap). `create_run()` locates the
-trigger input by its event id, pages history until the run's ancestor chain is loaded (with a
-deadline, §7.5), and returns a `Run` (agent_run.py). The session routes cancels (§4.5, §7.3,
-§7.6, §7.9) and steers (§4.6) to its runs.
+`AgentSession.connect()` follows the session channel (follower.py: subscribe, attach, gap
+fill); one decoder and one tree serve both the live subscription and history pages
+(ably-python has no `untilAttach`: the decoder's version guards absorb the overlap).
+`create_run()` locates the trigger input by its event id, pages history until the run's
+ancestor chain is loaded (with a deadline, §7.5), and returns a `Run` (agent_run.py), which
+reaches back only through the narrow `RunHost` interface. The session routes cancels (§4.5,
+§7.3, §7.6, §7.9) and steers (§4.6) to its runs, and ends runs no `Run` of this process holds
+(`end_unheld_run`: one it suspended, or one a killed predecessor left open).
 
 Project behaviour beyond 0.8.0, all wire-compatible:
 - cancels published before the agent attached are found while paging and honoured (§7.3);
+- after a re-attach without RESUMED the gap is read and routed as if live (§7.13);
 - the default cancel policy allows the run's verified owner and configured operators (§7.9);
 - a cancel of a run this session suspended ends it `cancelled` (§7.6);
 - every message of a run carries the owner's `run-client-id` (§7.8);
@@ -25,7 +28,6 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Collection
 from contextlib import suppress
-from dataclasses import dataclass
 from typing import Any
 
 from tui_session.protocol import (
@@ -38,14 +40,17 @@ from tui_session.protocol import (
     ProtocolError,
     ResponsesCodec,
     RunHeaders,
+    RunNode,
     RunReason,
     Tree,
     parse_invocation,
 )
 from tui_session.protocol.context import DEFAULT_CONTEXT_BUDGET, ancestor_chain
 
-from .agent_run import CancelHook, PipeResult, Run, RunStep, SteerHook
-from .channel_io import DEFAULT_ROLLUP_S, HistoryCursor, message_dict
+from .agent_run import CancelHook, PipeResult, Run, RunStep, SteerHook, publish_lifecycle
+from .agent_trigger import Trigger
+from .channel_io import DEFAULT_ROLLUP_S
+from .follower import ChannelFollower
 
 __all__ = [
     "AgentSession",
@@ -62,38 +67,6 @@ log = logging.getLogger(__name__)
 
 EARLY_CANCELS_MAX = 200
 DEFAULT_TRIGGER_DEADLINE_S = 10.0
-
-
-@dataclass(frozen=True)
-class Trigger:
-    """The input an invocation names, as read from the channel (§4.1 step 5)."""
-
-    event_id: str
-    codec_message_id: str
-    serial: str
-    client_id: str | None  # hub-verified publisher
-    kind: str | None
-    run_client_id: str | None = None
-    parent: str | None = None
-    fork_of: str | None = None
-    msg_regenerate: str | None = None
-    run_id: str | None = None  # set: a continuation
-
-    @classmethod
-    def from_decoded(cls, decoded: Decoded) -> Trigger:
-        t = decoded.transport
-        return cls(
-            event_id=t.get(H.EVENT_ID, ""),
-            codec_message_id=t.get(H.CODEC_MESSAGE_ID, ""),
-            serial=decoded.serial,
-            client_id=decoded.client_id,
-            kind=decoded.codec.get("kind"),
-            run_client_id=t.get(H.RUN_CLIENT_ID),
-            parent=t.get(H.PARENT),
-            fork_of=t.get(H.FORK_OF),
-            msg_regenerate=t.get(H.MSG_REGENERATE),
-            run_id=t.get(H.RUN_ID),
-        )
 
 
 def owner_or_operator(operators: Collection[str] | Callable[[str], bool] = ()) -> CancelHook:
@@ -131,7 +104,13 @@ class AgentSession:
         self.cancel_policy = cancel_policy or owner_or_operator(operators)
         self.rollup_window_s = rollup_window_s
         self.context_budget = context_budget
-        self.history = HistoryCursor(channel, page_size)
+        self.follower = ChannelFollower(
+            channel,
+            on_message=self._on_live,
+            on_gap=self._on_gap,
+            page_size=page_size,
+            name="agent session",
+        )
         self._inputs: dict[str, Decoded] = {}  # event-id -> earliest part of that input
         self._runs: dict[str, Run] = {}  # open runs by run id
         self._by_input: dict[str, Run] = {}  # open runs by trigger codec-message-id
@@ -140,10 +119,7 @@ class AgentSession:
         self._early: OrderedDict[str, Decoded] = OrderedDict()  # serial -> unrouted cancel
         self._history_cancels: dict[str, Decoded] = {}
         self._changed = asyncio.Event()
-        self._tasks: set[asyncio.Task] = set()
         self._closed = False
-        self._attached_once = False
-        self._last_serial: str | None = None  # the newest serial delivered live
 
     # --- connecting --------------------------------------------------------------------------
 
@@ -152,9 +128,7 @@ class AgentSession:
         """Subscribe to everything (which attaches); history is paged on demand."""
         session = cls(realtime.channels.get(channel_name), **options)
         try:
-            session.channel.on(session._on_channel_state)
-            await session.channel.subscribe(session._on_message)
-            session._attached_once = True
+            await session.follower.start()
         except Exception as exc:
             raise ProtocolError(
                 ErrorCode.SESSION_SUBSCRIPTION_ERROR, f"unable to attach; {exc}"
@@ -166,7 +140,7 @@ class AgentSession:
         if self._closed:
             return
         for run in list(self._runs.values()):
-            run._mark_cancelled()
+            run.mark_cancelled()
         for run in list(self._runs.values()):
             try:
                 await run.end(RunReason.CANCELLED)
@@ -177,11 +151,7 @@ class AgentSession:
     async def detach(self) -> None:
         """Stop serving the channel; open runs stay open on the wire (§4.9)."""
         self._closed = True
-        for task in list(self._tasks):
-            task.cancel()
-        with suppress(Exception):
-            self.channel.unsubscribe(self._on_message)
-            self.channel.off(self._on_channel_state)
+        await self.follower.close()
         with suppress(Exception):
             await self.channel.detach()
 
@@ -191,37 +161,18 @@ class AgentSession:
 
     # --- inbound -----------------------------------------------------------------------------
 
-    def _on_message(self, message: Any) -> None:
+    def _on_live(self, raw: dict[str, Any]) -> None:
         try:
-            raw = message_dict(message)
-            serial = raw.get("serial")
-            if isinstance(serial, str) and (
-                self._last_serial is None or serial > self._last_serial
-            ):
-                self._last_serial = serial
             self._ingest(raw, live=True)
         except Exception:
             log.exception("unable to process inbound message (104001)")
 
-    def _on_channel_state(self, change: Any) -> None:
-        """§7.13: a re-attach without RESUMED may have missed cancels and steers: read the gap
-        from history and route what it holds, as if it had arrived live."""
-        state = str(getattr(change.current, "value", change.current))
-        if self._closed or state != "attached" or not self._attached_once or change.resumed:
-            return
-        self._spawn(self._fill_gap(self._last_serial))
-
-    async def _fill_gap(self, stop_at: str | None) -> None:
-        cursor = HistoryCursor(self.channel, self.history.page_size)
-        pages: list[list[dict[str, Any]]] = []
-        while page := await cursor.older():
-            pages.append(page)
-            if stop_at is None or any(str(m.get("serial") or "") <= stop_at for m in page):
-                break
-        for page in reversed(pages):  # oldest first, like live delivery
-            for raw in page:
-                newer = stop_at is None or str(raw.get("serial") or "") > stop_at
-                self._ingest(raw, live=newer)
+    def _on_gap(self, messages: list[dict[str, Any]], floor: str | None) -> None:
+        """§7.13: the gap after a re-attach without RESUMED may hold cancels and steers: what
+        is newer than the floor is routed as if it had arrived live."""
+        for raw in messages:
+            newer = floor is None or str(raw.get("serial") or "") > floor
+            self._ingest(raw, live=newer)
 
     def _ingest(self, raw: dict[str, Any], *, live: bool) -> None:
         decoded = self.decoder.decode(raw)
@@ -250,7 +201,7 @@ class AgentSession:
         if known is None or decoded.serial < known.serial:
             self._inputs[event_id] = decoded
 
-    async def _wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
+    async def wait_for_tree(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait for a tree change that makes `predicate` true; False on timeout."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -264,7 +215,7 @@ class AgentSession:
 
     async def page_older(self) -> bool:
         """Fold the next older history page; False once history is exhausted."""
-        page = await self.history.older()
+        page = await self.follower.older()
         if page is None:
             return False
         for raw in page:
@@ -315,13 +266,13 @@ class AgentSession:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            if not self.history.exhausted:
+            if not self.follower.exhausted:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self.page_older(), remaining)
             elif decoded is not None:
                 return Trigger.from_decoded(decoded)  # history exhausted: a root of the channel
             else:
-                await self._wait(lambda: event_id in self._inputs, remaining)
+                await self.wait_for_tree(lambda: event_id in self._inputs, remaining)
         decoded = self._inputs.get(event_id)
         if decoded is not None:
             log.warning("trigger %s located; ancestors not fully loaded in time", event_id)
@@ -422,11 +373,62 @@ class AgentSession:
         self._runs[run.run_id] = run
         self._by_input[run.trigger.codec_message_id] = run
 
-    def _deregister(self, run: Run) -> None:
+    # --- what a Run asks of its session (agent_run.RunHost) ----------------------------------
+
+    def run_closed(self, run: Run) -> None:
+        """`run` ended or suspended: it publishes nothing more, and routes nothing more."""
         if self._runs.get(run.run_id) is run:
             del self._runs[run.run_id]
         if self._by_input.get(run.trigger.codec_message_id) is run:
             del self._by_input[run.trigger.codec_message_id]
+
+    def run_suspended(self, run: Run) -> None:
+        """`run` published its suspend: a cancel of it now ends it (§7.6)."""
+        self._suspended[run.run_id] = run
+
+    async def honour_early_cancels(self, run: Run) -> None:
+        """At the run's start: cancels that targeted it before it existed (§7.3)."""
+        for cancel in self._early_cancels(run):
+            await self._authorise_and_cancel(cancel, run)
+
+    # --- runs no Run of this process holds ---------------------------------------------------
+
+    async def find_run(self, run_id: str, max_pages: int) -> RunNode | None:
+        """The run's node, paging history (at most `max_pages`) until its start is loaded."""
+        node = self.tree.run(run_id)
+        for _ in range(max_pages):
+            if node is not None and node.start_serial is not None:
+                break
+            if not await self.page_older():
+                break
+            node = self.tree.run(run_id)
+        return node
+
+    async def end_unheld_run(
+        self,
+        run_id: str,
+        reason: RunReason,
+        *,
+        owner: str,
+        input_codec_message_id: str,
+        by: str | None = None,
+        error_code: int | None = None,
+        error_message: str | None = None,
+    ) -> str:
+        """`ai-run-end` for a run no `Run` of this process publishes for: one this session
+        suspended (§7.6), or one a killed predecessor left open (§7.14). The run keeps its
+        owner (`run-client-id`, §7.8); the end gets a fresh invocation id, as any later
+        invocation's messages do; `by` is the client that caused it (`input-client-id`)."""
+        headers = RunHeaders(
+            run_id=run_id,
+            invocation_id=str(uuid.uuid4()),
+            input_codec_message_id=input_codec_message_id,
+            run_client_id=owner,
+            input_client_id=by,
+        )
+        return await publish_lifecycle(
+            self.channel, headers.run_end(reason, error_code, error_message)
+        )
 
     # --- cancels (§4.5, §7.3, §7.6, §7.9) ----------------------------------------------------
 
@@ -439,9 +441,9 @@ class AgentSession:
         if run is None and input_id:
             run = self._by_input.get(input_id)
         if run is not None:
-            self._spawn(self._authorise_and_cancel(cancel, run))
+            self.follower.spawn(self._authorise_and_cancel(cancel, run))
         elif run_id and run_id in self._suspended:
-            self._spawn(self._cancel_suspended(cancel, self._suspended[run_id]))
+            self.follower.spawn(self._cancel_suspended(cancel, self._suspended[run_id]))
         else:
             self._early[cancel.serial] = cancel  # its run may be created later
             while len(self._early) > EARLY_CANCELS_MAX:
@@ -484,7 +486,7 @@ class AgentSession:
             return
         if await self._authorise(cancel, run):
             log.info("cancel of run %s by %r accepted", run.run_id, cancel.client_id)
-            run._mark_cancelled()
+            run.mark_cancelled()
 
     async def _cancel_suspended(self, cancel: Decoded, run: Run) -> None:
         """§7.6: end a run this session suspended, as its owner, by the canceller."""
@@ -492,38 +494,26 @@ class AgentSession:
             return
         if self._suspended.pop(run.run_id, None) is None:
             return  # resumed or already ended meanwhile
-        headers = RunHeaders(
-            run_id=run.run_id,
-            invocation_id=str(uuid.uuid4()),
-            input_codec_message_id=run.headers.input_codec_message_id,
-            run_client_id=run.owner,
-            input_client_id=cancel.client_id or None,
-        )
         run.cancelled = True
-        await run._lifecycle(headers.run_end(RunReason.CANCELLED))
+        await self.end_unheld_run(
+            run.run_id,
+            RunReason.CANCELLED,
+            owner=run.owner,
+            input_codec_message_id=run.headers.input_codec_message_id,
+            by=cancel.client_id or None,
+        )
         run.status = "cancelled"
 
     # --- steers (§4.6) -----------------------------------------------------------------------
 
     def _route_steer(self, steer: Decoded) -> None:
         run = self._runs.get(steer.transport.get(H.RUN_ID, ""))
-        if run is None or not run._add_steer(steer):
+        if run is None or not run.add_steer(steer):
             return
         if run.on_steer is not None:
             try:
                 result = run.on_steer(steer, run)
                 if inspect.isawaitable(result):
-                    self._spawn(result)
+                    self.follower.spawn(result)
             except Exception as exc:
                 log.error("steer listener failed (104002): %s", exc)
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-
-        def done(t: asyncio.Task) -> None:
-            self._tasks.discard(t)
-            if not t.cancelled() and t.exception() is not None:
-                log.error("agent session task failed: %s", t.exception())
-
-        task.add_done_callback(done)

@@ -1,6 +1,9 @@
-"""One run of the agent: lifecycle, steps, piping Responses events, steering (§4.2 to §4.7).
+"""One run of the agent: lifecycle, steps, piping Responses events, steering (docs/wire.md
+§4.2 to §4.7).
 
-Created by `AgentSession.create_run`; see agent.py for routing and the session.
+Created by `AgentSession.create_run` (agent.py), which routes cancels and steers to it. A run
+reaches back to its session only through `RunHost`: the tree and channel it shares, the
+session's settings, and four calls (early cancels, closed, suspended, wait for the tree).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from tui_session.protocol import (
     Decoded,
@@ -23,22 +26,58 @@ from tui_session.protocol import (
     RunReason,
     Step,
     StepReason,
+    Tree,
     default_step_id,
 )
 from tui_session.protocol.context import context_input, context_messages
 from tui_session.protocol.responses import normalise_event, unsupported_event
 from tui_session.protocol.wire import Role
 
+from .agent_trigger import Trigger
 from .channel_io import ChannelWriter
-
-if TYPE_CHECKING:
-    from .agent import AgentSession, Trigger
 
 log = logging.getLogger("tui_session.transport.agent")
 
 CancelHook = Callable[[Decoded, "Run"], Any]  # -> bool or Awaitable[bool]
 SteerHook = Callable[[Decoded, "Run"], Any]
 ECHO_WAIT_S = 2.0
+
+
+class RunHost(Protocol):
+    """What a `Run` needs from the session serving it (`agent.AgentSession`)."""
+
+    tree: Tree  # the session's conversation, shared by its runs
+    channel: Any
+    rollup_window_s: float
+    context_budget: int
+
+    async def honour_early_cancels(self, run: Run) -> None:
+        """At the run's start: honour cancels that targeted it before it existed."""
+        ...
+
+    def run_closed(self, run: Run) -> None:
+        """The run ended or suspended: route nothing more to it."""
+        ...
+
+    def run_suspended(self, run: Run) -> None:
+        """The run's suspend is published: a cancel of it now ends it."""
+        ...
+
+    async def wait_for_tree(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until the tree makes `predicate` true; False on timeout."""
+        ...
+
+
+async def publish_lifecycle(channel: Any, op: Any) -> str:
+    """Publish a lifecycle or step message and wait for its ACK (104003 on failure)."""
+    try:
+        return await ChannelWriter(channel).publish(op)
+    except ProtocolError:
+        raise
+    except Exception as exc:
+        raise ProtocolError(
+            ErrorCode.RUN_LIFECYCLE_ERROR, f"unable to publish {op.name}; {exc}"
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -122,7 +161,7 @@ class Run:
 
     def __init__(
         self,
-        session: AgentSession,
+        session: RunHost,
         trigger: Trigger,
         headers: RunHeaders,
         *,
@@ -197,8 +236,7 @@ class Run:
         op = self.headers.run_resume() if self.continuation else self.headers.run_start()
         await self._lifecycle(op)
         self.status = "active"
-        for cancel in self.session._early_cancels(self):
-            await self.session._authorise_and_cancel(cancel, self)
+        await self.session.honour_early_cancels(self)
 
     async def suspend(self) -> None:
         """`ai-run-suspend`: terminal for this invocation; a later one may resume the run."""
@@ -213,10 +251,10 @@ class Run:
             if self._closed:
                 return
             self._closed = True
-            self.session._deregister(self)
+            self.session.run_closed(self)
             await self._lifecycle(self.headers.run_suspend())
             self.status = "suspended"
-            self.session._suspended[self.run_id] = self
+            self.session.run_suspended(self)
 
     async def end(
         self,
@@ -229,12 +267,12 @@ class Run:
         if self.duplicate or self._closed:
             return
         if reason == RunReason.CANCELLED or (reason is None and self.cancelled):
-            self._mark_cancelled()  # stop a pipe in flight before waiting for it
+            self.mark_cancelled()  # stop a pipe in flight before waiting for it
         async with self._lock:
             if self._closed:
                 return
             self._closed = True
-            self.session._deregister(self)
+            self.session.run_closed(self)
             if reason is None:
                 reason = (
                     RunReason.CANCELLED
@@ -260,7 +298,9 @@ class Run:
             finally:
                 self.status = str(reason)
 
-    def _mark_cancelled(self) -> None:
+    def mark_cancelled(self) -> None:
+        """Stop the run: a pipe in flight ends at its next event (the session calls this for
+        an authorised cancel)."""
         self.cancelled = True
         self.abort.set()
 
@@ -289,7 +329,8 @@ class Run:
                     self._known_steers.add(cmid)
                     self._pending_steers.append(cmid)
 
-    def _add_steer(self, decoded: Decoded) -> bool:
+    def add_steer(self, decoded: Decoded) -> bool:
+        """A steer the session routed here (§4.6); False if known already or run closed."""
         cmid = decoded.transport.get("codec-message-id", "")
         if not cmid or cmid in self._known_steers or self._closed:
             return False
@@ -331,7 +372,7 @@ class Run:
                 for serial, version in self._published.items()
             )
 
-        if not await self.session._wait(folded, ECHO_WAIT_S):
+        if not await self.session.wait_for_tree(folded, ECHO_WAIT_S):
             log.warning("run %s: own outputs not echoed within %.1f s", self.run_id, ECHO_WAIT_S)
 
     # --- steps and pipes ---------------------------------------------------------------------
@@ -379,14 +420,7 @@ class Run:
 
     async def _lifecycle(self, op: Any) -> str:
         """Publish a lifecycle or step message and wait for its ACK (104003 on failure)."""
-        try:
-            return await ChannelWriter(self.session.channel).publish(op)
-        except ProtocolError:
-            raise
-        except Exception as exc:
-            raise ProtocolError(
-                ErrorCode.RUN_LIFECYCLE_ERROR, f"unable to publish {op.name}; {exc}"
-            ) from exc
+        return await publish_lifecycle(self.session.channel, op)
 
     def _drop(self, key: str) -> None:
         if key not in self._dropped_types:
@@ -442,7 +476,7 @@ class _Pipe:
                     await self.writer.submit(op)
         except asyncio.CancelledError as exc:  # the task running the pipe was cancelled
             reason, interrupted = RunReason.CANCELLED, exc
-            run._mark_cancelled()
+            run.mark_cancelled()
         except Exception as exc:
             reason, error = RunReason.ERROR, exc
         if reason != RunReason.COMPLETE:

@@ -60,6 +60,11 @@ def ably_message(
     return Message(name=name, data=data, extras=extras, serial=serial)
 
 
+def outbound(op: Publish) -> Message:
+    """A protocol `Publish` as an ably `Message` (lifecycle and cancels carry no data)."""
+    return ably_message(op.data, op.extras, name=op.name)
+
+
 class HistoryCursor:
     """One backward cursor over a channel's history (newest first), with retries (§3.11)."""
 
@@ -157,7 +162,7 @@ class ChannelWriter:
 
     async def publish(self, op: Publish) -> str:
         """Publish and wait for the ACK; returns the serial (50000 when there is none)."""
-        task = self.start(self.channel.publish(ably_message(op.data, op.extras, name=op.name)))
+        task = self.start(self.channel.publish(outbound(op)))
         result = await task
         serials = getattr(result, "serials", None) or []
         serial = serials[0] if serials else None
@@ -172,7 +177,7 @@ class ChannelWriter:
 
     def publish_nowait(self, op: Publish) -> asyncio.Task:
         """A discrete message whose serial nobody waits for: in flight, collected by `drain`."""
-        task = self.start(self.channel.publish(ably_message(op.data, op.extras, name=op.name)))
+        task = self.start(self.channel.publish(outbound(op)))
 
         def done(t: asyncio.Task) -> None:
             if not t.cancelled() and t.exception() is None:

@@ -1,19 +1,13 @@
-"""The client side of the session protocol over a real ably-python channel (reference §3, §6).
+"""`ClientSession`: the I/O shell around a `ClientState` (docs/wire.md §3, §6, §7).
 
-`ClientSession` owns one decoder, one tree, one view and its paging window for a session
-channel. It subscribes to everything, attaches, pages history at once (so a late joiner sees
-the conversation, including a run still streaming), enters presence, and turns user intent
-into channel publishes and agent invocations. The UI never calls the network: it calls the
-methods below and reacts to the typed events of `client_events` (via `listen` or `events`),
-reading snapshots from `transcript()`, `turn()`, `prompt()`, `active_turns()`, `members`.
-
-The class is assembled from three parts, each in its own module:
-- client.py (this): connect / close, events, history paging and gap fill, folding inbound
-  messages (run correlation, §7.3 cancel re-send, steer outcomes, active turns), stalls;
-- client_commands.py: send, edit, regenerate, approve, steer, cancel, cancel_turns, retry
-  and the agent invocation (POST);
-- client_views.py: the read-model (`client_model` snapshots) for the UI.
-Handles returned by the commands are in client_handles.py, events in client_events.py.
+The session connects a `ClientState` (client_state.py, the pure fold) to a real ably channel:
+it follows the channel (follower.py: subscribe, attach, gap fill), pages history
+(history.py), enters presence, publishes what the user asks for, wakes the agent
+(client_post.py) and runs the timers (start and steer timeouts, stall checks). Everything the
+fold or a command returns is applied here: events go to the listeners (`listen`, `events`),
+effects resolve handles' futures and publish cancels again. The UI never calls the network: it
+calls the methods below and reads snapshots (`transcript()`, `turn()`, `prompt()`,
+`active_turns()`, `members`, from client_read.py).
 """
 
 from __future__ import annotations
@@ -22,48 +16,54 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 
 from tui_session.protocol import (
+    BranchSelection,
+    CancelFilter,
+    CancelTarget,
     ErrorCode,
-    H,
+    InputHeaders,
     InputNode,
-    Name,
     ProtocolError,
+    Publish,
     RunNode,
-    RunStatus,
-    Tree,
-    View,
-    active_turns,
-    new_decoder,
-    steer_outcome,
+    cancel,
+    invocation_body,
+    regenerate,
+    tool_approval_response,
+    user_text,
 )
-from tui_session.protocol.paging import Window
-from tui_session.protocol.wire import RUN_LIFECYCLE
 
-from .client_commands import ClientCommands
+from .channel_io import outbound
 from .client_events import (
-    ActiveTurnsChanged,
     ClientEvent,
     ConnectionChanged,
     HistoryLoaded,
     PresenceChanged,
-    PromptAdded,
     PromptUpdated,
     SessionError,
-    SteerResolved,
-    TurnAdded,
-    TurnEnded,
-    TurnUpdated,
-    WireMessage,
 )
 from .client_handles import RunHandle, SteerHandle
-from .client_views import ClientViews
-from .client_wire import DEVICE_HEADER, app_header, message_dict, tiers
-from .history import HistoryReader
+from .client_model import PromptView, TurnView
+from .client_post import post_invocation
+from .client_read import ReadModel
+from .client_records import Send, SendKind, new_id
+from .client_state import (
+    Change,
+    ClientState,
+    ResendCancel,
+    SendEnded,
+    SendStarted,
+    SteerSettled,
+)
+from .client_wire import DEVICE_HEADER, with_app_headers
+from .follower import ChannelFollower, is_connected, wait_connected
+from .history import HistoryPager
 from .owned_inputs import OwnedInputs
 from .presence import Member, PresenceTracker, client_presence_data
 
@@ -78,7 +78,24 @@ LEAVE_TIMEOUT_S = 1.5
 DETACH_TIMEOUT_S = 1.5
 
 
-class ClientSession(ClientCommands, ClientViews):
+@dataclass(frozen=True)
+class ClientOptions:
+    """How a `ClientSession` behaves; `connect()` takes these as keyword arguments."""
+
+    role: str = "user"  # announced in presence: "user" or "operator"
+    http: aiohttp.ClientSession | None = None  # for the POSTs; made (and closed) if None
+    history_page_size: int = 100
+    owned_inputs_path: Path | None = None  # where this device's input ids persist
+    initial_messages: int = 50  # what the window shows on join
+    start_timeout: float = 15.0  # no run start after a POST: "waiting for agent"
+    steer_timeout: float = 60.0  # no answer to a steer: "unknown"
+    stall_after: float = 60.0  # an active run without wire activity: "stalled"
+    stall_check_interval: float = 1.0
+    post_timeout: float = 30.0
+    post_extra: Mapping[str, Any] | None = None  # extra fields of the POST body
+
+
+class ClientSession:
     """See the module docstring. Create with `await ClientSession.connect(...)`."""
 
     def __init__(
@@ -89,63 +106,44 @@ class ClientSession(ClientCommands, ClientViews):
         *,
         agent_url: str | None,
         device: str,
-        role: str,
-        http: aiohttp.ClientSession | None,
-        history_page_size: int,
-        owned_inputs_path: Path | None,
-        initial_messages: int,
-        start_timeout: float,
-        steer_timeout: float,
-        stall_after: float,
-        stall_check_interval: float,
-        post_timeout: float,
-        post_extra: Mapping[str, Any] | None,
+        options: ClientOptions,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self.realtime = realtime
         self.channel_name = channel_name
         self.client_id = client_id
         self.device = device
-        self.role = role
+        self.role = options.role
         self.agent_url = agent_url
-        self._http = http
-        self._owns_http = http is None
-        self._initial_messages = initial_messages
-        self._start_timeout = start_timeout
-        self._steer_timeout = steer_timeout
-        self._stall_after = stall_after
-        self._stall_check_interval = stall_check_interval
-        self._post_timeout = post_timeout
-        self._post_extra = dict(post_extra or {})
+        self.options = options
+        self._http = options.http
+        self._owns_http = options.http is None
+        self._post_extra = dict(options.post_extra or {})
         self._channel = realtime.channels.get(channel_name)
 
-        self.decoder = new_decoder()
-        self.tree = Tree()
-        self.view = View(self.tree)
-        self.window = Window(self.view)
-        self.owned = OwnedInputs(owned_inputs_path)
-        self._history = HistoryReader(self._channel, history_page_size, self._fold_history)
-        self._history_lock = asyncio.Lock()
+        self.state = ClientState(
+            client_id,
+            device,
+            owned=OwnedInputs(options.owned_inputs_path),
+            now=self._loop.time(),
+            stall_after=options.stall_after,
+        )
+        self.read = ReadModel(self.state)
+        self._follower = ChannelFollower(
+            self._channel,
+            on_message=self._on_message,
+            on_gap=self._on_gap,
+            on_continuity=self._on_continuity,
+            gap_floor=self.state.gap_floor,
+            page_size=options.history_page_size,
+            name="client session",
+        )
+        self._history = HistoryPager(self.state.window, self._follower, self._fold_page)
         self.presence = PresenceTracker(self._channel, self._on_members)
-
         self._listeners: list[Listener] = []
-        self._sends: dict[str, RunHandle] = {}  # by input event id
-        self._by_input: dict[str, list[RunHandle]] = {}  # by input codec-message-id
-        self._cancel_requested: set[str] = set()  # run ids this device asked to cancel
-        self._cancel_pending: set[str] = set()  # own input ids cancelled before their start
-        self._steers: dict[str, SteerHandle] = {}
-        self._activity: dict[str, float] = {}  # run id -> loop time of its last wire
-        self._run_agent: dict[str, str] = {}  # run id -> clientId that published its start
-        self._devices: dict[str, str] = {}  # prompt cmid -> its author's device (client_wire)
-        self._stalled: set[str] = set()
-        self._ended: set[str] = set()
-        self._active: dict[str, dict[str, str]] = {}
-        self._last_serial: str | None = None
-        self._attached_once = False
-        self._folding_history = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._start_timers: dict[str, asyncio.TimerHandle] = {}  # by send event id
+        self._steer_timers: dict[str, asyncio.TimerHandle] = {}  # by steer cmid
         self._closed = False
-        self._connected_at = self._loop.time()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -157,45 +155,21 @@ class ClientSession(ClientCommands, ClientViews):
         *,
         agent_url: str | None,
         device: str,
-        role: str = "user",
-        http: aiohttp.ClientSession | None = None,
-        history_page_size: int = 100,
-        owned_inputs_path: Path | None = None,
-        initial_messages: int = 50,
-        start_timeout: float = 15.0,
-        steer_timeout: float = 60.0,
-        stall_after: float = 60.0,
-        stall_check_interval: float = 1.0,
-        post_timeout: float = 30.0,
-        post_extra: Mapping[str, Any] | None = None,
         listener: Listener | None = None,
+        **options: Any,
     ) -> ClientSession:
-        """Subscribe, attach, page history, enter presence. `listener` (optional) receives
-        events from the start, including the initial history load."""
-        if realtime.connection.state.value != "connected":
-            await asyncio.wait_for(realtime.connection.once_async("connected"), CONNECT_TIMEOUT_S)
+        """Subscribe, attach, page history, enter presence. `options` are `ClientOptions`
+        fields. `listener` (optional) receives events from the start, including the initial
+        history load."""
+        settings = ClientOptions(**options)
+        await wait_connected(realtime, CONNECT_TIMEOUT_S)
         client_id = realtime.auth.client_id
         if not client_id and realtime.auth.token_details is not None:
             client_id = realtime.auth.token_details.client_id
         if not client_id or client_id == "*":
             raise ValueError("a client session needs a connection with a concrete clientId")
         session = cls(
-            realtime,
-            channel_name,
-            client_id,
-            agent_url=agent_url,
-            device=device,
-            role=role,
-            http=http,
-            history_page_size=history_page_size,
-            owned_inputs_path=owned_inputs_path,
-            initial_messages=initial_messages,
-            start_timeout=start_timeout,
-            steer_timeout=steer_timeout,
-            stall_after=stall_after,
-            stall_check_interval=stall_check_interval,
-            post_timeout=post_timeout,
-            post_extra=post_extra,
+            realtime, channel_name, client_id, agent_url=agent_url, device=device, options=settings
         )
         if listener is not None:
             session.listen(listener)
@@ -208,34 +182,30 @@ class ClientSession(ClientCommands, ClientViews):
 
     async def _start(self) -> None:
         self.realtime.connection.on(self._on_connection_state)
-        self._channel.on(self._on_channel_state)
-        await self._channel.subscribe(self._on_message)  # subscribe first, then attach
-        self._attached_once = True
-        await self._load_initial()
+        await self._follower.start()  # subscribe first, then attach
+        shown = await self._history.load_initial(self.options.initial_messages)
+        self._emit(HistoryLoaded(shown, self.read.has_older()))
         await self.presence.start(client_presence_data(self.client_id, self.device, self.role))
-        self._spawn(self._stall_ticker())
+        self._follower.spawn(self._stall_ticker())
 
     async def close(self) -> None:
         """Leave presence, detach, stop background work. The realtime client is the caller's."""
         if self._closed:
             return
         self._closed = True
-        for task in list(self._tasks):
-            task.cancel()
-        for handle in self._sends.values():
-            if handle._timer is not None:
-                handle._timer.cancel()
-            for future in (handle.started, handle.ended):
-                future.cancel()
-        for steer in self._steers.values():
-            if steer._timer is not None:
-                steer._timer.cancel()
-            steer.outcome.cancel()
+        for timer in [*self._start_timers.values(), *self._steer_timers.values()]:
+            timer.cancel()
+        for send in self.state.sends.values():
+            if isinstance(send, RunHandle):
+                send.started.cancel()
+                send.ended.cancel()
+        for steer in self.state.steers.values():
+            if isinstance(steer, SteerHandle):
+                steer.outcome.cancel()
         with contextlib.suppress(Exception):
-            self._channel.unsubscribe(self._on_message)
-            self._channel.off(self._on_channel_state)
             self.realtime.connection.off(self._on_connection_state)
-        if self._connected():
+        await self._follower.close()
+        if is_connected(self.realtime):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.presence.stop(), LEAVE_TIMEOUT_S)
             with contextlib.suppress(Exception):
@@ -244,16 +214,10 @@ class ClientSession(ClientCommands, ClientViews):
             # not connected: a leave or detach would only queue until a reconnect that may
             # never come, and the hub drops both with the connection anyway: skip them
             with contextlib.suppress(Exception):
-                self._channel.presence.unsubscribe(self.presence._on_presence)
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+                self.presence.unsubscribe()
         if self._owns_http and self._http is not None:
             await self._http.close()
         self._listeners.clear()
-
-    def _connected(self) -> bool:
-        state = getattr(self.realtime.connection, "state", None)
-        return str(getattr(state, "value", state)) == "connected"
 
     # --- events ------------------------------------------------------------------------------
 
@@ -284,182 +248,53 @@ class ClientSession(ClientCommands, ClientViews):
             except Exception:
                 log.exception("client event listener failed on %r", event)
 
-    # --- history -----------------------------------------------------------------------------
-
-    async def load_older(self, limit: int = 10) -> int:
-        """Reveal exactly `limit` older messages (fewer only when history is exhausted)."""
-        async with self._history_lock:
-            shown = await self._reveal(limit)
-        self._emit(HistoryLoaded(shown, self.window.has_older()))
-        return shown
-
-    async def _reveal(self, limit: int) -> int:
-        shown = 0
-        while True:
-            result = self.window.reveal(limit - shown)
-            shown += result.revealed
-            if result.shortfall == 0 or self.window.history_exhausted:
-                return shown
-            await self._history.older_page()
-            self.window.history_exhausted = self._history.exhausted
-
-    async def _load_initial(self) -> None:
-        """Page at once (§7.2): the requested window, then the prompts of revealed runs."""
-        async with self._history_lock:
-            shown = await self._reveal(self._initial_messages)
-            for _ in range(20):  # a run still going at the window's edge shows its prompt
-                nodes = self.window.nodes()
-                edge = nodes[0] if nodes else None
-                if not isinstance(edge, RunNode) or edge.terminal or not self.window.has_older():
-                    break
-                shown += await self._reveal(1)
-        self._emit(HistoryLoaded(shown, self.window.has_older()))
-
-    def _fold_history(self, messages: list[dict[str, Any]]) -> None:
-        # the active-turns map walks every run: rebuild it once per page, not per lifecycle
-        # message, or paging a long session back costs O(runs^2) (1,000 runs: ~15 s)
-        self._folding_history = True
-        try:
-            for m in messages:
-                self._ingest(m, "history")
-        finally:
-            self._folding_history = False
-        self.view.nodes()  # record which sibling each group shows (see _ingest)
-        self._refresh_active()
-
-    async def _fill_gap(self) -> None:
-        """§7.13: after a re-attach without RESUMED, read back to the last serial we had."""
-        self._emit(ConnectionChanged("recovering"))
-        stop_at = self._last_serial
-        open_streams = [s for run in self.tree.runs() if not run.terminal for s in run.open_streams]
-        if stop_at is not None and open_streams:
-            stop_at = min([stop_at, *open_streams])
-        try:
-            count = await self._history.fill_gap(stop_at)
-        except ProtocolError as err:
-            self._emit(SessionError("fill gap", err.message, int(err.code)))
-            return
-        self._emit(HistoryLoaded(count, self.window.has_older()))
-        self._emit(ConnectionChanged("recovered"))
+    def _apply(self, changes: list[Change]) -> None:
+        """Perform the effects of a fold or a command, and deliver its events, in order."""
+        for change in changes:
+            match change:
+                case SendStarted(send=send, run_id=run_id):
+                    timer = self._start_timers.pop(send.input_event_id, None)
+                    if timer is not None:
+                        timer.cancel()
+                    if isinstance(send, RunHandle) and not send.started.done():
+                        send.started.set_result(run_id)
+                case SendEnded(send=send, status=status):
+                    if isinstance(send, RunHandle) and not send.ended.done():
+                        send.ended.set_result(status)
+                case SteerSettled(steer=steer):
+                    timer = self._steer_timers.pop(steer.steer_cmid, None)
+                    if timer is not None:
+                        timer.cancel()
+                    if isinstance(steer, SteerHandle) and not steer.outcome.done():
+                        steer.outcome.set_result(steer.state)
+                case ResendCancel(run_id=run_id, input_id=input_id):
+                    self._follower.spawn(self._resend_cancel(run_id, input_id))
+                case _:
+                    self._emit(change)
 
     # --- inbound -----------------------------------------------------------------------------
 
-    def _on_message(self, message: Any) -> None:
-        if self._closed:
-            return
+    def _on_message(self, message: dict[str, Any]) -> None:
         try:
-            self._ingest(message_dict(message), "live")
+            self._apply(self.state.fold(message, "live", self._loop.time()))
         except Exception as err:
             log.exception("cannot fold a channel message")
             self._emit(
                 SessionError("fold message", str(err), int(ErrorCode.SESSION_SUBSCRIPTION_ERROR))
             )
 
-    def _ingest(self, m: dict[str, Any], source: str) -> None:
-        serial = m.get("serial")
-        if isinstance(serial, str) and (self._last_serial is None or serial > self._last_serial):
-            self._last_serial = serial
-        transport, codec = tiers(m)
-        version = (m.get("version") or {}).get("serial")
-        self._emit(
-            WireMessage(
-                serial,
-                m["action"],
-                m.get("name"),
-                m.get("clientId"),
-                transport,
-                codec,
-                version,
-                source,
-            )
-        )
-        decoded = self.decoder.decode(m)
-        if decoded is None:
-            return
-        run_id = decoded.transport.get(H.RUN_ID)
-        if run_id and decoded.name != Name.CANCEL:
-            self._activity[run_id] = self._loop.time()
-            if decoded.name == Name.RUN_START and decoded.client_id:
-                self._run_agent[run_id] = decoded.client_id
-        key = run_id or decoded.transport.get(H.CODEC_MESSAGE_ID)
-        existed = key in self.tree.nodes if key else True
-        node = self.tree.apply(decoded)
-        if node is None:
-            return
-        if not existed and source == "live":
-            # the view remembers what it shows per sibling group only when it computes the
-            # branch: do it on every new node, so an edit made elsewhere never moves it
-            self.view.nodes()
-        if isinstance(node, InputNode):
-            device = app_header(m, DEVICE_HEADER)
-            if device and node.key not in self._devices:
-                self._devices[node.key] = device
-            self._emit(PromptUpdated(node.key) if existed else PromptAdded(node.key))
-            return
-        if not isinstance(node, RunNode):
-            return
-        if not existed:
-            self._emit(TurnAdded(node.run_id))
-        if node.run_id in self._stalled:
-            self._stalled.discard(node.run_id)
-        self._emit(TurnUpdated(node.run_id))
-        if decoded.name in RUN_LIFECYCLE:
-            self._on_lifecycle(node, decoded.name, decoded.serial, decoded.transport)
-        self._check_steers(node)
+    def _fold_page(self, messages: list[dict[str, Any]]) -> None:
+        self._apply(self.state.fold_page(messages, "history", self._loop.time()))
 
-    def _on_lifecycle(
-        self, run: RunNode, name: str, serial: str, transport: Mapping[str, str]
-    ) -> None:
-        input_id = transport.get(H.INPUT_CODEC_MESSAGE_ID)
-        if name in (Name.RUN_START, Name.RUN_RESUME) and input_id:
-            for handle in self._by_input.get(input_id, []):
-                if handle.started.done() or (handle.serial and serial <= handle.serial):
-                    continue
-                handle._start(run.run_id)
-                if handle.kind != "approval":
-                    self._emit(PromptUpdated(input_id))
-            if name == Name.RUN_START and input_id in self._cancel_pending:
-                # §7.3: the cancel may have reached no agent; name the run now it is known
-                self._cancel_pending.discard(input_id)
-                self._cancel_requested.add(run.run_id)
-                self._spawn(self._resend_cancel(run.run_id, input_id))
-        if run.terminal and run.run_id not in self._ended:
-            self._ended.add(run.run_id)
-            self._stalled.discard(run.run_id)
-            for handle in self._sends.values():
-                if handle.run_id == run.run_id and not handle.ended.done():
-                    handle.ended.set_result(str(run.status))
-            self._emit(TurnEnded(run.run_id, str(run.status)))
-        elif run.terminal:
-            for handle in self._sends.values():
-                if handle.run_id == run.run_id and not handle.ended.done():
-                    handle.ended.set_result(str(run.status))
-        if not self._folding_history:
-            self._refresh_active()
+    def _on_gap(self, messages: list[dict[str, Any]], _floor: str | None) -> None:
+        self._fold_page(messages)
+        self._emit(HistoryLoaded(len(messages), self.read.has_older()))
 
-    def _check_steers(self, run: RunNode) -> None:
-        for steer in self._steers.values():
-            if steer.run_id != run.run_id or steer.outcome.done():
-                continue
-            outcome = steer_outcome(run, steer.steer_cmid)
-            if outcome is None:
-                continue
-            state = "consumed" if outcome.consumed else "not consumed"
-            if steer._resolve(state, outcome.run_terminal_reason):
-                self._emit(SteerResolved(steer.steer_cmid, run.run_id, state))
-
-    def _awaiting(self) -> list[str]:
-        return [
-            h.input_codec_message_id
-            for h in self._sends.values()
-            if h.kind != "approval" and h.published and not h.run_id
-        ]
-
-    def _refresh_active(self) -> None:
-        turns = active_turns(self.tree, self.client_id, self._awaiting())
-        if turns != self._active:
-            self._active = turns
-            self._emit(ActiveTurnsChanged({k: dict(v) for k, v in turns.items()}))
+    def _on_continuity(self, state: str, error: ProtocolError | None) -> None:
+        if error is not None:
+            self._emit(SessionError("fill gap", error.message, int(error.code)))
+        else:
+            self._emit(ConnectionChanged(state))
 
     def _on_members(self, members: tuple[Member, ...]) -> None:
         self._emit(PresenceChanged(members))
@@ -472,42 +307,356 @@ class ClientSession(ClientCommands, ClientViews):
         reason = getattr(change, "reason", None)
         self._emit(ConnectionChanged(str(getattr(current, "value", current)), _text(reason)))
 
-    def _on_channel_state(self, change: Any) -> None:
-        if self._closed or str(getattr(change.current, "value", change.current)) != "attached":
-            return
-        if not self._attached_once:
-            return
-        if change.resumed:
-            self._emit(ConnectionChanged("resumed"))
-        else:
-            self._spawn(self._fill_gap())
-
-    # --- stalls (§7.14) ----------------------------------------------------------------------
-
     async def _stall_ticker(self) -> None:
         while not self._closed:
-            await asyncio.sleep(self._stall_check_interval)
+            await asyncio.sleep(self.options.stall_check_interval)
             self._check_stalls()
 
     def _check_stalls(self) -> None:
-        now = self._loop.time()
-        stalled = set()
-        for run in self.tree.runs():
-            if run.status != RunStatus.ACTIVE:
-                continue
-            last = self._activity.get(run.run_id, self._connected_at)
-            agent = self._run_agent.get(run.run_id)
-            gone = (
-                agent is not None
-                and agent in self.presence.agents_seen
-                and not self.presence.agent_present(agent)
+        presence = self.presence
+
+        def gone(agent: str) -> bool:
+            return agent in presence.agents_seen and not presence.agent_present(agent)
+
+        self._apply(self.state.check_stalls(self._loop.time(), gone))
+
+    # --- history -----------------------------------------------------------------------------
+
+    async def load_older(self, limit: int = 10) -> int:
+        """Reveal exactly `limit` older messages (fewer only when history is exhausted)."""
+        shown = await self._history.load_older(limit)
+        self._emit(HistoryLoaded(shown, self.read.has_older()))
+        return shown
+
+    # --- sending (§3.2 to §3.8) --------------------------------------------------------------
+
+    async def send(self, text: str, *, invoke: bool = True) -> RunHandle:
+        """Publish a new prompt on the current branch and wake the agent (§3.2, §3.3).
+
+        The prompt folds at once (optimistic), is reconciled by its echo, and is POSTed in
+        the background. `invoke=False` publishes without waking an agent (`retry()` does).
+        """
+        return await self._send_prompt(text, parent=self.state.tip(), fork_of=None, invoke=invoke)
+
+    async def edit(self, user_cmid: str, text: str, *, invoke: bool = True) -> RunHandle:
+        """A sibling of an earlier prompt (`fork-of`); this view follows the new branch."""
+        node = self.state.tree.nodes.get(user_cmid)
+        if not isinstance(node, InputNode):
+            raise ProtocolError(
+                ErrorCode.INVALID_ARGUMENT, f"unable to edit; {user_cmid} is not a prompt"
             )
-            if gone or now - last > self._stall_after:
-                stalled.add(run.run_id)
-        changed = stalled ^ self._stalled
-        self._stalled = stalled
-        for run_id in sorted(changed):
-            self._emit(TurnUpdated(run_id))
+        return await self._send_prompt(text, parent=node.parent, fork_of=user_cmid, invoke=invoke)
+
+    async def _send_prompt(
+        self, text: str, *, parent: str | None, fork_of: str | None, invoke: bool
+    ) -> RunHandle:
+        self._check_open("send")
+        handle = self._handle("edit" if fork_of else "prompt", new_id())
+        headers = InputHeaders(
+            handle.input_codec_message_id,
+            handle.input_event_id,
+            run_client_id=self.client_id,
+            parent=parent,
+            fork_of=fork_of,
+        )
+        ops = [
+            with_app_headers(op, {DEVICE_HEADER: self.device}) for op in user_text(headers, text)
+        ]
+        self._apply(self.state.add_prompt(handle, text, parent=parent, fork_of=fork_of))
+        try:
+            serials = await self._publish(ops)
+        except ProtocolError as err:
+            self._drop(handle)
+            self._apply(self.state.withdraw_prompt(handle, err.message))
+            raise
+        self._published(handle, serials)
+        self._emit(PromptUpdated(handle.input_codec_message_id))
+        if invoke:
+            self._follower.spawn(self._invoke(handle))
+        return handle
+
+    async def regenerate(self, assistant_cmid: str, *, invoke: bool = True) -> RunHandle:
+        """A same-parent sibling run for an assistant message (§3.8); the view follows it."""
+        self._check_open("regenerate")
+        run = self.state.tree.node_of(assistant_cmid)
+        if not isinstance(run, RunNode) or not run.structural_parent:
+            raise ProtocolError(
+                ErrorCode.INVALID_ARGUMENT, f"unable to regenerate; {assistant_cmid} has no prompt"
+            )
+        target = assistant_cmid
+        if run.msg_regenerate and run.codec_message_ids()[:1] == [assistant_cmid]:
+            target = run.msg_regenerate  # all alternatives share one group
+        handle = self._handle("regenerate", new_id())
+        headers = InputHeaders(
+            handle.input_codec_message_id,
+            handle.input_event_id,
+            run_client_id=self.client_id,
+            parent=run.structural_parent,
+            msg_regenerate=target,
+        )
+        self.state.add_regenerate(handle)
+        return await self._publish_wire_only(handle, regenerate(headers), invoke)
+
+    async def approve(
+        self,
+        run_id: str,
+        assistant_cmid: str,
+        call_id: str,
+        approved: bool,
+        reason: str | None = None,
+        *,
+        invoke: bool = True,
+    ) -> RunHandle:
+        """Answer a tool approval request on the assistant message, then POST (§3.7)."""
+        self._check_open("approve")
+        handle = self._handle("approval", assistant_cmid, target_run_id=run_id)
+        headers = InputHeaders(
+            assistant_cmid,
+            handle.input_event_id,
+            run_client_id=self.client_id,
+            parent=self.state.tip(),
+            run_id=run_id,
+        )
+        self.state.register(handle)
+        op = tool_approval_response(headers, call_id, approved, reason)
+        return await self._publish_wire_only(handle, op, invoke)
+
+    async def _publish_wire_only(self, handle: RunHandle, op: Publish, invoke: bool) -> RunHandle:
+        """Publish an input that folds nothing locally (regenerate, approval), then POST."""
+        try:
+            serials = await self._publish([op])
+        except ProtocolError:
+            self._drop(handle)
+            self.state.unregister(handle)
+            raise
+        self._published(handle, serials)
+        if invoke:
+            self._follower.spawn(self._invoke(handle))
+        return handle
+
+    def _handle(self, kind: SendKind, cmid: str, target_run_id: str | None = None) -> RunHandle:
+        return RunHandle(kind, cmid, new_id(), target_run_id=target_run_id)
+
+    def _published(self, handle: RunHandle, serials: list[str | None]) -> None:
+        self._apply(self.state.published(handle, serials))
+        if not handle.run_id:
+            self._arm_start_timer(handle)
+
+    def _drop(self, handle: RunHandle) -> None:
+        handle.started.cancel()
+        handle.ended.cancel()
+
+    # --- steering (§3.6) ---------------------------------------------------------------------
+
+    async def steer(self, run_id: str, text: str) -> SteerHandle:
+        """A run-tagged user message (§3.6); refused locally if the run has ended."""
+        self._check_open("steer")
+        self.state.check_steerable(run_id)
+        steer = SteerHandle(new_id(), run_id, text)
+        headers = InputHeaders(
+            steer.steer_cmid, new_id(), run_client_id=self.client_id, run_id=run_id
+        )
+        self.state.add_steer(steer)
+        try:
+            serials = await self._publish(user_text(headers, text))
+        except ProtocolError:
+            self.state.drop_steer(steer)
+            raise
+        self._steer_timers[steer.steer_cmid] = self._loop.call_later(
+            self.options.steer_timeout, self._steer_timed_out, steer
+        )
+        self._apply(self.state.steer_published(steer, serials[0] if serials else None))
+        return steer
+
+    async def steer_send(self, handle: Send, text: str) -> SteerHandle:
+        """Steer the run a send triggers, waiting for its start if it has not started."""
+        run_id = handle.run_id or handle.target_run_id
+        if not run_id and isinstance(handle, RunHandle):
+            run_id = await asyncio.shield(handle.started)
+        if not run_id:
+            raise ProtocolError(ErrorCode.INVALID_ARGUMENT, "unable to steer; no run yet")
+        return await self.steer(run_id, text)
+
+    def _steer_timed_out(self, steer: SteerHandle) -> None:
+        self._steer_timers.pop(steer.steer_cmid, None)
+        self._apply(self.state.steer_timed_out(steer))
+
+    # --- cancelling (§3.5, §6, §7.3) ---------------------------------------------------------
+
+    async def cancel(self, run_id: str) -> None:
+        """`ai-cancel` for one run, own or observed; the turn shows "cancel requested"."""
+        self._check_open("cancel")
+        self._apply(self.state.request_cancel(run_id))
+        run = self.state.tree.run(run_id)
+        try:
+            await self._publish_cancel(run_id, run.input_codec_message_id if run else None)
+        except ProtocolError:
+            self._apply(self.state.cancel_not_sent(run_id))
+            raise
+
+    async def cancel_turns(
+        self, selection: CancelFilter | Literal["own", "all"] = "own"
+    ) -> list[CancelTarget]:
+        """The §6 filters as one `ai-cancel` per selected run, on every branch, plus own
+        pending turns (cancelled by input id, re-sent with the run id on its start)."""
+        if isinstance(selection, str):
+            selection = CancelFilter(selection)
+        targets = self.state.cancel_targets(selection)
+        for target in targets:
+            if target.run_id:
+                await self.cancel(target.run_id)
+            elif target.input_codec_message_id:
+                send = self.state.handle(target.input_codec_message_id)
+                if send is not None:
+                    await self.cancel_send(send)
+        return targets
+
+    async def cancel_send(self, handle: Send) -> None:
+        """Cancel what a send triggers: its run, or, before the run is known, by input id."""
+        run_id = handle.run_id or handle.target_run_id
+        if run_id:
+            await self.cancel(run_id)
+            return
+        self._check_open("cancel")
+        self._apply(self.state.cancel_before_start(handle))
+        await self._publish(
+            [cancel(new_id(), input_codec_message_id=handle.input_codec_message_id)]
+        )
+
+    async def _publish_cancel(self, run_id: str, input_id: str | None) -> None:
+        await self._publish([cancel(new_id(), run_id=run_id, input_codec_message_id=input_id)])
+
+    async def _resend_cancel(self, run_id: str, input_id: str) -> None:
+        try:
+            await self._publish_cancel(run_id, input_id)
+        except ProtocolError as err:
+            self._emit(SessionError("cancel", err.message, int(err.code)))
+
+    # --- waking the agent (§3.3, §7.12) ------------------------------------------------------
+
+    def invocation(self, handle: Send) -> dict[str, Any]:
+        """The POST body of a send: exactly `{inputEventId, sessionName}` plus extras."""
+        return invocation_body(handle.input_event_id, self.channel_name, self._post_extra)
+
+    async def _invoke(self, handle: Send) -> None:
+        if not self.agent_url:
+            return
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        self._apply(self.state.post_started(handle))
+        token = getattr(self.realtime.auth, "token_details", None)
+        error = await post_invocation(
+            self._http,
+            self.agent_url,
+            self.invocation(handle),
+            token=getattr(token, "token", None),
+            timeout=self.options.post_timeout,
+        )
+        if error is not None:
+            log.info("agent not reached for %s: %s", handle.input_event_id, error)
+        self._apply(self.state.post_finished(handle, error))
+
+    async def retry(self, input_cmid: str) -> bool:
+        """Re-POST an own prompt's invocation while no run for it is known (§7.12)."""
+        send = self.state.handle(input_cmid)
+        if send is None or self._closed:
+            return False
+        changes = self.state.retry(send)
+        if changes is None:
+            return False
+        self._arm_start_timer(send)
+        self._apply(changes)
+        await self._invoke(send)
+        return True
+
+    def _arm_start_timer(self, send: Send) -> None:
+        old = self._start_timers.pop(send.input_event_id, None)
+        if old is not None:
+            old.cancel()
+        self._start_timers[send.input_event_id] = self._loop.call_later(
+            self.options.start_timeout, self._start_timed_out, send
+        )
+
+    def _start_timed_out(self, send: Send) -> None:
+        self._start_timers.pop(send.input_event_id, None)
+        if not self._closed:
+            self._apply(self.state.start_timed_out(send))
+
+    # --- publishing --------------------------------------------------------------------------
+
+    async def _publish(self, ops: list[Publish]) -> list[str | None]:
+        try:
+            result = await self._channel.publish([outbound(op) for op in ops])
+        except Exception as err:
+            code = getattr(err, "code", None)
+            error = (
+                ErrorCode.INSUFFICIENT_CAPABILITY
+                if code == 40160
+                else ErrorCode.SESSION_SEND_FAILED
+            )
+            raise ProtocolError(error, f"unable to publish; {err}") from err
+        return list(getattr(result, "serials", None) or [])
+
+    def _check_open(self, operation: str) -> None:
+        if self._closed:
+            raise ProtocolError(ErrorCode.SESSION_CLOSED, f"unable to {operation}; session closed")
+
+    # --- reading: the read model (client_read.py) --------------------------------------------
+
+    def transcript(self) -> list[PromptView | TurnView]:
+        """The window along the selected branch, oldest first: prompts and turns."""
+        return self.read.transcript()
+
+    def messages(self) -> list[tuple[str, dict[str, Any]]]:
+        """`getMessages()`: `(codec-message-id, OpenAIMessage)` in the window, oldest first."""
+        return self.read.messages()
+
+    def runs(self) -> list[TurnView]:
+        """`runs()`: the turns in the window on the visible branch."""
+        return self.read.runs()
+
+    def all_turns(self) -> list[TurnView]:
+        """Every run on every branch (§7.15)."""
+        return self.read.all_turns()
+
+    def turn(self, run_id: str) -> TurnView | None:
+        return self.read.turn(run_id)
+
+    def prompt(self, cmid: str) -> PromptView | None:
+        return self.read.prompt(cmid)
+
+    def handle(self, input_cmid: str) -> Send | None:
+        """The newest send of this device for an input id (a prompt's cmid)."""
+        return self.state.handle(input_cmid)
+
+    def active_turns(self) -> dict[str, dict[str, str]]:
+        """`{clientId: {runId or own input id: "active" | "waiting" | "pending"}}` (§6)."""
+        return self.read.active_turns()
+
+    def is_own(self, run_id: str) -> bool:
+        return self.read.is_own(run_id)
+
+    def my_active_turns(self) -> tuple[str, ...]:
+        """The active turns that are mine (what Esc cancels and ctrl+r steers)."""
+        return self.read.my_active_turns()
+
+    def has_older(self) -> bool:
+        return self.read.has_older()
+
+    def branch_selection(self, cmid: str) -> BranchSelection | None:
+        return self.read.branch_selection(cmid)
+
+    def select_branch(self, cmid: str, index: int) -> None:
+        self._apply(self.state.select_branch(cmid, index))
+
+    @property
+    def members(self) -> tuple[Member, ...]:
+        return self.presence.members
+
+    @property
+    def channel(self) -> Any:
+        """The ably channel (diagnostics and tests; the UI never needs it)."""
+        return self._channel
 
 
 def _text(reason: Any) -> str | None:
@@ -516,8 +665,4 @@ def _text(reason: Any) -> str | None:
     return str(getattr(reason, "message", None) or reason)
 
 
-__all__ = [
-    "ClientSession",
-    "RunHandle",
-    "SteerHandle",
-]
+__all__ = ["ClientOptions", "ClientSession", "RunHandle", "SteerHandle"]

@@ -1,23 +1,16 @@
-"""ably-python messages <-> the plain dicts the protocol package reads and writes."""
+"""The client's reading of the wire beyond the protocol: transport and codec tiers of a message
+dict, and the application headers (`extras.headers`) a client adds, such as the device a
+prompt was typed on. Pure: dicts in, dicts out."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
 
-from ably.types.message import Message
-
 from tui_session.protocol import Publish
 from tui_session.protocol.wire import read_envelope
 
-from .channel_io import ably_message, message_dict
-
-__all__ = ["DEVICE_HEADER", "app_header", "message_dict", "outbound", "tiers", "with_app_headers"]
-
-
-def outbound(op: Publish) -> Message:
-    """A protocol `Publish` as an ably `Message` (lifecycle and cancels carry no data)."""
-    return ably_message(op.data, op.extras, name=op.name)
+__all__ = ["DEVICE_HEADER", "app_header", "tiers", "with_app_headers"]
 
 
 def tiers(message: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
@@ -26,7 +19,7 @@ def tiers(message: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
 
 
 # The device a prompt was typed on travels in `extras.headers`, which the AI Transport wire
-# leaves to the application (reference §1: "extras.headers belongs to the application and is
+# leaves to the application (docs/wire.md §1: "extras.headers belongs to the application and is
 # never read or written by the protocol"), so npm SDK clients and agents ignore it. Chosen over
 # mapping the publisher's connection to a presence member because it is durable: it is in
 # history, so a late joiner, an export, or a device that already left still shows it. It is

@@ -67,8 +67,12 @@ class PresenceTracker:
         self.refresh()
 
     async def stop(self) -> None:
-        self._channel.presence.unsubscribe(self._on_presence)
+        self.unsubscribe()
         await self._channel.presence.leave()
+
+    def unsubscribe(self) -> None:
+        """Stop following the member list (without leaving: see `stop`)."""
+        self._channel.presence.unsubscribe(self._on_presence)
 
     def _on_presence(self, _message: Any) -> None:
         self.refresh()

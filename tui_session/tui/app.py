@@ -20,6 +20,7 @@ from tui_session.transport.client import ClientSession
 from .commands import SessionCommands
 from .options import ChatOptions, OpenSession, SessionFactory
 from .screens.chat import ChatScreen
+from .terminal import TerminalOutput
 
 
 class ChatApp(App[None]):
@@ -27,7 +28,7 @@ class ChatApp(App[None]):
     TITLE = "tui-session"
     COMMANDS = App.COMMANDS | {SessionCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
-    # Set by the driver's probe (tui/terminal.py): shift+enter arrives as itself.
+    # Set by the driver's probe (tui/keyboard.py): shift+enter arrives as itself.
     kitty_keyboard = False
 
     def __init__(
@@ -39,6 +40,7 @@ class ChatApp(App[None]):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
+        TerminalOutput().attach(self)  # notifications and the title reach the terminal
         self.settings = settings
         self.options = options
         self.chat = ChatScreen(options, factory, clock=clock)
@@ -46,7 +48,7 @@ class ChatApp(App[None]):
     def get_driver_class(self) -> type[Driver]:
         if WINDOWS or constants.DRIVER:
             return super().get_driver_class()
-        from .terminal import ChatDriver
+        from .keyboard import ChatDriver
 
         return ChatDriver
 

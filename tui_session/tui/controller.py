@@ -116,11 +116,7 @@ class SessionController:
 
     def _on_active(self, turns: Any) -> None:
         self.active = {k: dict(v) for k, v in turns.items()}
-        mine = []
-        for key in self.active.get(self.client_id, {}):
-            if self.session.is_own(key) or self.session.handle(key) is not None:
-                mine.append(key)
-        self.mine = tuple(mine)
+        self.mine = self.session.my_active_turns()
         self._post(m.ActiveTurnsChanged(self.active, self.mine))
 
     def _schedule(self) -> None:
@@ -157,12 +153,6 @@ class SessionController:
                 self._post(m.TurnFinished(view))
 
     # --- reading state for bindings ----------------------------------------------------------
-
-    def own_active(self) -> tuple[str, ...]:
-        return self.mine
-
-    def any_active(self) -> bool:
-        return any(self.active.values())
 
     def pending_approval(self) -> tuple[TurnView, PendingApproval] | None:
         """The newest turn (on any branch) waiting for a tool approval, with its request."""
@@ -213,7 +203,7 @@ class SessionController:
             if handle is None:
                 self._post(m.Notice("No turn of yours to steer.", "warning"))
                 return False
-            return await self._do("steer", handle.steer(text))
+            return await self._do("steer", self.session.steer_send(handle, text))
         return await self._do("steer", self.session.steer(run_ids[-1], text))
 
     async def cancel_mine(self) -> bool:

@@ -1,114 +1,124 @@
-"""What the real terminal can tell apart, for the composer's newline keys.
+"""Signals to the terminal itself, beside the screen: notifications, the title, the bell.
 
-Enter sends; a new line needs a key the terminal reports differently from enter:
+Textual 8.2.8 has no public "write these bytes" call: `App.bell()` and
+`App.copy_to_clipboard()` write through the driver's private `_driver`. Its public seams are
+the driver class (`App(driver_class=...)`, `App.driver_class`, `App.get_driver_class()`) and
+`Driver.write()`. `TerminalOutput.attach(app)` wraps the app's driver class before it runs
+so the driver it creates hands itself over; `write()` then queues bytes on the driver's
+writer thread, in order with Textual's own frames (a write to stdout from elsewhere could
+land inside a frame's escape codes). The wrapper also saves the terminal's title when the
+app starts and restores it when it stops, on every exit path. What to write, and when, is
+`terminal_notify` (no textual there); docs/handover.md, "Notifications in the terminal".
 
-- ctrl+j is a line feed (LF) where enter is a carriage return (CR): distinct everywhere.
-- shift+enter is a bare CR in every terminal without the kitty keyboard protocol (VTE, Apple
-  Terminal, tmux, xterm's default): indistinguishable from enter there.
-- alt+enter is ESC CR in terminals that send ESC for alt (tmux, VTE, xterm with
-  metaSendsEscape). Textual 8.2.8's parser drops that ESC and reports plain enter, so
-  `decode_alt_enter()` teaches its sequence table ESC CR = alt+enter.
-
-Textual pushes the kitty keyboard flags (`CSI > 25 u`) without ever asking whether the
-terminal understood them, so the app cannot know whether shift+enter will arrive as itself.
-`ChatDriver` asks before Textual starts reading input: the kitty query (`CSI ? u`) followed
-by the primary device attributes request (`CSI c`), which every terminal answers; a kitty
-answer before the DA1 answer means the protocol is supported (the method the kitty
-documentation gives). The result is `ChatApp.kitty_keyboard`.
+Headless (Pilot) apps never get a terminal: `write()` then only records what it was asked
+to write (`sent`), which in-process tests read. `tmux_passthrough()` asks the tmux the app
+runs in whether it forwards wrapped sequences (`terminal_notify.detect(tmux_passthrough=...)`).
 """
 
 from __future__ import annotations
 
 import os
-import re
-import select
-import termios
-import time
-from collections.abc import Callable
-from enum import StrEnum
+import shutil
+import subprocess
+import weakref
+from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
-from textual import constants
-from textual._ansi_sequences import ANSI_SEQUENCES_KEYS
-from textual.drivers.linux_driver import LinuxDriver
+from textual.app import App
+from textual.driver import Driver
 
-ALT_ENTER = "\x1b\r"
-KITTY_QUERY = "\x1b[?u"
-DEVICE_ATTRIBUTES_QUERY = "\x1b[c"
-PROBE_TIMEOUT_S = 1.0  # only a terminal that never answers DA1 waits this long
-_KITTY_ANSWER = re.compile(r"\x1b\[\?\d*u")
-_DEVICE_ATTRIBUTES_ANSWER = re.compile(r"\x1b\[\?[\d;]*c")
+from .terminal_notify import APP, detect, notification, pop_title, push_title, title_sequence
+
+TITLE_PREFIX = title_sequence("")[:4]  # ESC ] 2 ;
 
 
-class _ExtraKey(StrEnum):
-    """Key names for sequences Textual's table lacks (its entries are `Keys` members)."""
-
-    ALT_ENTER = "alt+enter"
+_ATTACHED: weakref.WeakKeyDictionary[App[Any], TerminalOutput] = weakref.WeakKeyDictionary()
 
 
-def decode_alt_enter() -> None:
-    """Make Textual's input parser report ESC CR as alt+enter instead of enter."""
-    table: Any = ANSI_SEQUENCES_KEYS  # a dict typed as a read-only Mapping
-    table.setdefault(ALT_ENTER, (_ExtraKey.ALT_ENTER,))
+class TerminalOutput:
+    def __init__(self, *, keep: int = 100) -> None:
+        self.sent: deque[str] = deque(maxlen=keep)  # everything asked for, newest last
+        self._driver: Driver | None = None
+        self._title: str | None = None  # the last title written (OSC 2)
+
+    @classmethod
+    def of(cls, app: App[Any]) -> TerminalOutput | None:
+        """The output attached to `app`, if any."""
+        return _ATTACHED.get(app)
+
+    def attach(self, app: App[Any]) -> None:
+        """Call once, before `app.run()` (the app factory does)."""
+        _ATTACHED[app] = self
+        output = self
+        base: type[Driver] = app.driver_class
+
+        class TappedDriver(base):  # type: ignore[valid-type, misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                output._driver = self
+
+            def start_application_mode(self) -> None:
+                super().start_application_mode()
+                self.write(push_title())
+                if output._title:  # back from a suspend (ctrl+z): our title again
+                    self.write(output._title)
+
+            def stop_application_mode(self) -> None:
+                self.write(pop_title())
+                super().stop_application_mode()
+
+        TappedDriver.__name__ = f"Tapped{base.__name__}"
+        app.driver_class = TappedDriver
+
+    @property
+    def connected(self) -> bool:
+        """Whether writes reach a terminal (false headless, or before the app runs)."""
+        return self._driver is not None and not self._driver.is_headless
+
+    def write(self, data: str) -> bool:
+        """Queue `data` for the terminal; returns whether it reached one."""
+        if not data:
+            return False
+        self.sent.append(data)
+        if data.startswith(TITLE_PREFIX):
+            self._title = data
+        if not self.connected:
+            return False
+        assert self._driver is not None
+        self._driver.write(data)
+        self._driver.flush()
+        return True
 
 
-def kitty_keyboard_answered(replies: str) -> bool | None:
-    """True: a kitty keyboard answer came before the DA1 answer; False: DA1 alone; None: the
-    replies are not complete yet."""
-    device_attributes = _DEVICE_ATTRIBUTES_ANSWER.search(replies)
-    if device_attributes is None:
+def tmux_passthrough(env: Mapping[str, str], timeout_s: float = 2.0) -> bool | None:
+    """Whether the tmux this process runs in forwards passthrough sequences
+    (`allow-passthrough` on or all); None outside tmux or when tmux does not say (an old tmux
+    without the option, no tmux binary, no answer in time). Asked once, at start."""
+    if not env.get("TMUX") or shutil.which("tmux") is None:
         return None
-    kitty = _KITTY_ANSWER.search(replies)
-    return kitty is not None and kitty.start() < device_attributes.start()
-
-
-def probe_kitty_keyboard(
-    fd: int,
-    write: Callable[[str], None],
-    *,
-    timeout: float = PROBE_TIMEOUT_S,
-) -> bool:
-    """Ask the terminal on `fd` whether it speaks the kitty keyboard protocol. Runs with echo
-    and line buffering off, before anything else reads the terminal."""
-    if not os.isatty(fd):
-        return False
-    before = termios.tcgetattr(fd)
-    quiet = termios.tcgetattr(fd)
-    quiet[3] &= ~(termios.ICANON | termios.ECHO)
-    termios.tcsetattr(fd, termios.TCSANOW, quiet)
-    replies = ""
     try:
-        write(KITTY_QUERY + DEVICE_ATTRIBUTES_QUERY)
-        deadline = time.monotonic() + timeout
-        while (remaining := deadline - time.monotonic()) > 0:
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if not ready:
-                break
-            replies += os.read(fd, 1024).decode("utf-8", "replace")
-            answered = kitty_keyboard_answered(replies)
-            if answered is not None:
-                return answered
-        return False
-    finally:
-        termios.tcsetattr(fd, termios.TCSANOW, before)
+        answer = subprocess.run(
+            ["tmux", "show-options", "-gv", "allow-passthrough"],
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    value = answer.stdout.strip()
+    if answer.returncode != 0 or value not in ("on", "all", "off"):
+        return None
+    return value != "off"
 
 
-class ChatDriver(LinuxDriver):
-    """Textual's Linux driver, plus the keyboard probe and the ESC CR decoding above."""
-
-    def __init__(self, app: Any, **kwargs: Any) -> None:
-        super().__init__(app, **kwargs)
-        decode_alt_enter()
-        self._probed = False
-
-    def start_application_mode(self) -> None:
-        if not self._probed and not constants.DISABLE_KITTY_KEY:
-            self._probed = True
-            self._app.kitty_keyboard = probe_kitty_keyboard(self.fileno, self._write_now)
-        super().start_application_mode()
-
-    def _write_now(self, data: str) -> None:
-        """Write before Textual's writer thread exists."""
-        assert self._file is not None
-        self._file.write(data)
-        self._file.flush()
+def notify_desktop(app: App[Any], text: str) -> None:
+    """A notification in the sequence this terminal understands (BEL where none), through the
+    app's attached output. The chat screen calls it when a turn of mine ends unfocused; part 2
+    of issue 14 replaces it with a `TerminalNotifier` (modes, per-event dedupe, titles)."""
+    output = TerminalOutput.of(app)
+    if output is not None:
+        body = text.removeprefix(f"{APP}: ")  # the title already names the app
+        output.write(notification(detect(os.environ), APP, body))

@@ -1,5 +1,5 @@
 """The composer: a multi-line input. Enter sends; ctrl+j adds a new line in every terminal,
-shift+enter and alt+enter where the terminal reports them apart from enter (tui/terminal.py);
+shift+enter and alt+enter where the terminal reports them apart from enter (tui/keyboard.py);
 the placeholder names the ones this terminal has. Up / down at the first / last line recall
 earlier prompts."""
 

@@ -9,6 +9,7 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Static
 
+from tui_session.sessions import display_name
 from tui_session.transport.presence import Member
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -64,7 +65,7 @@ class SessionHeader(Static):
 
     def render(self) -> str:
         state = CONNECTION_LABELS.get(self.connection, self.connection)
-        name = self.session_name.removeprefix("session:")
+        name = display_name(self.session_name)
         return header_text(name, self.endpoint, state, self.model, self.content_size.width)
 
 

@@ -1,6 +1,6 @@
-"""The read side of `ClientSession`: snapshots for the UI (reference §3.10, §6, §7.10,
-§7.14). A part of `ClientSession` (see client.py), kept apart for size; nothing here does I/O.
-"""
+"""The read model of a `ClientState`: the snapshots a UI renders (docs/wire.md §3.10, §6,
+§7.10, §7.14). Built on demand from the tree plus what this device remembers; nothing here
+changes the state or does I/O."""
 
 from __future__ import annotations
 
@@ -9,16 +9,15 @@ from typing import Any
 from tui_session.protocol import (
     BranchSelection,
     InputNode,
+    Node,
     RunNode,
     RunStatus,
+    StepInfo,
     cancel_label,
-    is_own,
     steer_outcome,
 )
 from tui_session.protocol.wire import TERMINAL_RUN_STATUSES
 
-from .client_events import BranchChanged
-from .client_handles import RunHandle
 from .client_model import (
     PromptView,
     SteerView,
@@ -28,19 +27,26 @@ from .client_model import (
     pending_approvals,
     turn_label,
 )
-from .presence import Member
+from .client_state import ClientState
 
 
-class ClientViews:
-    """Mixin: the read-model half of `ClientSession` (which holds the state it reads)."""
+def _first_attempt(step: StepInfo) -> str:
+    """Steps in wire order, however their messages were folded (history pages come newest
+    first)."""
+    return min(step.attempts, default="")
 
-    # --- reading: the read-model for the UI ---------------------------------------------------
+
+class ReadModel:
+    """Snapshots of one `ClientState` (`ClientSession` exposes these as its own methods)."""
+
+    def __init__(self, state: ClientState) -> None:
+        self.state = state
 
     def transcript(self) -> list[PromptView | TurnView]:
         """The window along the selected branch, oldest first: prompts and turns."""
         multi = self._groups_with_siblings()
         out: list[PromptView | TurnView] = []
-        for node, pairs in self.window.entries():
+        for node, pairs in self.state.window.entries():
             branch = self._branch(node, multi)
             if isinstance(node, InputNode):
                 out.append(self._prompt_view(node, pairs, branch))
@@ -51,18 +57,18 @@ class ClientViews:
 
     def messages(self) -> list[tuple[str, dict[str, Any]]]:
         """`getMessages()`: `(codec-message-id, OpenAIMessage)` in the window, oldest first."""
-        return self.window.messages()
+        return self.state.window.messages()
 
     def runs(self) -> list[TurnView]:
         """`runs()`: the turns in the window on the visible branch (whole, never split)."""
-        return [self._turn_view(r, r.messages()) for r in self.window.runs()]
+        return [self._turn_view(r, r.messages()) for r in self.state.window.runs()]
 
     def all_turns(self) -> list[TurnView]:
         """Every run on every branch (§7.15)."""
-        return [self._turn_view(r, r.messages()) for r in self.tree.runs()]
+        return [self._turn_view(r, r.messages()) for r in self.state.tree.runs()]
 
     def turn(self, run_id: str) -> TurnView | None:
-        run = self.tree.run(run_id)
+        run = self.state.tree.run(run_id)
         if run is None:
             return None
         # the branch as `transcript()` reports it: a UI redrawing one turn from this snapshot
@@ -70,71 +76,65 @@ class ClientViews:
         return self._turn_view(run, run.messages(), self._branch_of(run))
 
     def prompt(self, cmid: str) -> PromptView | None:
-        node = self.tree.nodes.get(cmid)
+        node = self.state.tree.nodes.get(cmid)
         if not isinstance(node, InputNode):
             return None
         return self._prompt_view(node, node.messages(), self._branch_of(node))
 
-    def handle(self, input_cmid: str) -> RunHandle | None:
-        """The newest send of this process for an input id (a prompt's cmid)."""
-        handles = self._by_input.get(input_cmid)
-        return handles[-1] if handles else None
-
     def active_turns(self) -> dict[str, dict[str, str]]:
         """`{clientId: {runId or own input id: "active" | "waiting" | "pending"}}` (§6)."""
-        return {k: dict(v) for k, v in self._active.items()}
+        return {k: dict(v) for k, v in self.state.active.items()}
 
     def is_own(self, run_id: str) -> bool:
-        run = self.tree.run(run_id)
-        return bool(run) and is_own(run, self.client_id, self.owned)
+        run = self.state.tree.run(run_id)
+        return run is not None and self.state.ownership.run(run)
 
-    @property
-    def members(self) -> tuple[Member, ...]:
-        return self.presence.members
-
-    @property
-    def channel(self) -> Any:
-        """The ably channel (diagnostics and tests; the UI never needs it)."""
-        return self._channel
+    def my_active_turns(self) -> tuple[str, ...]:
+        """The active turns that are mine (runs by the ownership rule, and this device's
+        prompts still waiting for a run), in the order of the active-turns map."""
+        mine = []
+        for turns in self.state.active.values():
+            for key in turns:
+                if self.is_own(key) or self.state.handle(key) is not None:
+                    mine.append(key)
+        return tuple(mine)
 
     def has_older(self) -> bool:
-        return self.window.has_older()
+        return self.state.window.has_older()
 
     def branch_selection(self, cmid: str) -> BranchSelection | None:
-        return self.view.branch_selection(cmid)
+        return self.state.view.branch_selection(cmid)
 
-    def select_branch(self, cmid: str, index: int) -> None:
-        self.view.select(cmid, index)
-        self._emit(BranchChanged(cmid))
-
-    # --- read-model builders -----------------------------------------------------------------
+    # --- builders ----------------------------------------------------------------------------
 
     def _groups_with_siblings(self) -> set[tuple[str, ...]]:
+        tree = self.state.tree
         counts: dict[tuple[str, ...], int] = {}
-        for node in self.tree.nodes.values():
-            if node.key not in self.tree.superseded:
-                group = self.tree.group_of(node)
+        for node in tree.nodes.values():
+            if node.key not in tree.superseded:
+                group = tree.group_of(node)
                 counts[group] = counts.get(group, 0) + 1
         return {g for g, n in counts.items() if n > 1}
 
-    def _branch_of(self, node: Any) -> BranchSelection | None:
+    def _branch_of(self, node: Node) -> BranchSelection | None:
         """`_branch` for one node: a scan of its group (no sort) unless it has siblings."""
-        group = self.tree.group_of(node)
+        tree = self.state.tree
+        group = tree.group_of(node)
         count = 0
-        for other in self.tree.nodes.values():
-            if type(other) is type(node) and other.key not in self.tree.superseded:
-                if self.tree.group_of(other) == group:
+        for other in tree.nodes.values():
+            if type(other) is type(node) and other.key not in tree.superseded:
+                if tree.group_of(other) == group:
                     count += 1
                     if count > 1:
-                        return self.view.branch_selection(node.key)
+                        return self.state.view.branch_selection(node.key)
         return None
 
     def _branch(
-        self, node: Any, multi: set[tuple[str, ...]] | None = None
+        self, node: Node, multi: set[tuple[str, ...]] | None = None
     ) -> BranchSelection | None:
-        if multi is not None and self.tree.group_of(node) not in multi:
+        if multi is not None and self.state.tree.group_of(node) not in multi:
             return None
-        return self.view.branch_selection(node.key)
+        return self.state.view.branch_selection(node.key)
 
     def _prompt_view(
         self,
@@ -142,23 +142,26 @@ class ClientViews:
         pairs: list[tuple[str, dict[str, Any]]],
         branch: BranchSelection | None = None,
     ) -> PromptView:
-        handle = self.handle(node.key)
-        own = node.key in self.owned
+        state = self.state
+        send = state.handle(node.key)
+        own = state.ownership.prompt(node)
+        if send is not None:
+            status = send.prompt_status
+        else:
+            status = "started" if own and state.tree.runs_for_input(node.key) else None
         return PromptView(
             cmid=node.key,
             client_id=node.client_id,
             own=own,
             optimistic=node.optimistic,
             messages=message_views(pairs),
-            status=handle.prompt_status
-            if handle
-            else ("started" if own and self.tree.runs_for_input(node.key) else None),
-            post_error=handle.post_error if handle else None,
-            run_id=(handle.run_id or None) if handle else None,
-            cancel_requested=bool(handle and handle.cancel_requested),
+            status=status,
+            post_error=send.post_error if send else None,
+            run_id=(send.run_id or None) if send else None,
+            cancel_requested=bool(send and send.cancel_requested),
             branch=branch,
-            parent_not_loaded=self.tree.parent_not_loaded(node),
-            device=self._devices.get(node.key) or (self.device if own else None),
+            parent_not_loaded=state.tree.parent_not_loaded(node),
+            device=state.devices.get(node.key) or (state.device if own else None),
         )
 
     def _turn_view(
@@ -168,21 +171,22 @@ class ClientViews:
         branch: BranchSelection | None = None,
         trimmed: bool = False,
     ) -> TurnView:
+        state = self.state
         status = str(run.status)
-        requested = run.run_id in self._cancel_requested
+        requested = run.run_id in state.cancel_requested
         clabel = cancel_label(run, requested)
-        stalled = run.run_id in self._stalled and run.status not in TERMINAL_RUN_STATUSES
+        stalled = run.run_id in state.stalled and run.status not in TERMINAL_RUN_STATUSES
         interrupted = bool(run.interrupted_streams)
         messages = message_views(pairs)
         error = run.error
         steps = tuple(
             StepView(s.step_id, s.status, s.attempt_count, s.step_client_id)
-            for s in run.steps.values()
+            for s in sorted(run.steps.values(), key=_first_attempt)
         )
         return TurnView(
             run_id=run.run_id,
             client_id=run.client_id,
-            own=is_own(run, self.client_id, self.owned),
+            own=state.ownership.run(run),
             status=status,
             label=turn_label(status, cancel_label=clabel, stalled=stalled, interrupted=interrupted),
             messages=messages,
@@ -200,7 +204,7 @@ class ClientViews:
             else (),
             steers=self._steer_views(run),
             branch=branch,
-            parent_not_loaded=self.tree.parent_not_loaded(run),
+            parent_not_loaded=state.tree.parent_not_loaded(run),
             trimmed=trimmed,
         )
 
@@ -209,8 +213,8 @@ class ClientViews:
         for cmid, message in run.messages():
             if message.get("role") != "user":
                 continue
-            own = self._steers.get(cmid)
-            if own is not None and own.outcome.done():
+            own = self.state.steers.get(cmid)
+            if own is not None and own.settled:
                 state, reason = own.state, own.run_terminal_reason
             else:
                 outcome = steer_outcome(run, cmid)
