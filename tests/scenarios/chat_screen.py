@@ -79,6 +79,20 @@ def send(terminal: Terminal, text: str) -> None:
     terminal.wait_for(lambda screen: text in transcript(screen), what=f"{text!r} sent")
 
 
+def palette_command(terminal: Terminal, search: str, title: str) -> None:
+    """Run a command palette command: ctrl+p, type to search, enter on the one named."""
+    terminal.press("ctrl+p")
+    terminal.wait_for("Search for commands")
+    terminal.type(search)
+    terminal.wait_for(title)
+    terminal.press("enter")
+
+
+def open_switch_dialog(terminal: Terminal) -> None:
+    palette_command(terminal, "switch session", "Switch session")
+    terminal.wait_for("Session id to open:")
+
+
 def turn_header(screen: str) -> str:
     """The last turn's header line ("assistant · your turn · ● streaming")."""
     headers = [line for line in screen.splitlines() if "assistant · " in line]

@@ -20,7 +20,17 @@ import pytest
 
 from tests.support.hub import free_port
 
-from .chat_screen import PALETTE, composer_shows, footer_keys, header, send, toast, transcript
+from .chat_screen import (
+    PALETTE,
+    composer_shows,
+    footer_keys,
+    header,
+    open_switch_dialog,
+    palette_command,
+    send,
+    toast,
+    transcript,
+)
 from .conftest import SLOW
 from .stack import FOLLOW_S, MEDIUM, TUI_SESSION, USER, Scenario, clean_environ
 from .terminal import Terminal, TerminalClosed
@@ -121,12 +131,7 @@ def test_repro_5_switch_session_opens_the_session(scenario: Scenario) -> None:
     laptop = scenario.chat("laptop", device="laptop", connected=False)
     scenario.open(laptop, scenario.chat("phone", device="phone", session=other, connected=False))
     laptop.click(5, 10)  # the focus away from the composer, as after reading back
-    laptop.press("ctrl+p")
-    laptop.wait_for("Search for commands")
-    laptop.type("switch session")
-    laptop.wait_for("Switch session")
-    laptop.press("enter")
-    laptop.wait_for("Session id to open:")
+    open_switch_dialog(laptop)
     laptop.type("not a session id")
     laptop.press("enter")
     error = laptop.wait_for(
@@ -150,11 +155,7 @@ def test_repro_5_switch_session_opens_the_session(scenario: Scenario) -> None:
     assert str(error).strip(" │") not in laptop.text
     laptop.type("typed after switching")
     laptop.wait_for(composer_shows("typed after switching"))
-    laptop.press("ctrl+p")
-    laptop.wait_for("Search for commands")
-    laptop.type("join command")
-    laptop.wait_for("Show the join command")
-    laptop.press("enter")
+    palette_command(laptop, "join command", "Show the join command")
     laptop.wait_for(lambda s: f"tui-session chat --session {other}" in toast(s), what="the join")
 
 

@@ -4,7 +4,7 @@ terminal can actually send, with the hint naming them."""
 
 from __future__ import annotations
 
-from .chat_screen import composer_lines, composer_shows, send, transcript
+from .chat_screen import composer_lines, composer_shows, open_switch_dialog, send, transcript
 from .stack import MEDIUM, Scenario
 
 
@@ -35,12 +35,7 @@ def test_tab_then_type_keeps_the_text(scenario: Scenario) -> None:
 def test_after_the_switch_session_dialog_typing_reaches_the_composer(scenario: Scenario) -> None:
     laptop = scenario.chat("laptop", device="laptop")
     laptop.click(5, 10)  # focus in the transcript when the dialog opens
-    laptop.press("ctrl+p")
-    laptop.wait_for("Search for commands")
-    laptop.type("switch session")
-    laptop.wait_for("Switch session")
-    laptop.press("enter")
-    laptop.wait_for("Session id to open:")
+    open_switch_dialog(laptop)
     laptop.type(f"{scenario.session}-other")
     laptop.press("enter")
     laptop.wait_gone("Session id to open:")
