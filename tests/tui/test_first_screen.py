@@ -7,13 +7,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
+
 from tests.support.agent import demo_settings, running_agent
 from tests.support.hub import HubEndpoint, free_port
 from tests.tui.helpers import ready, session_factory, turns, wait_for
 from tui_session.config import Settings
+from tui_session.transport.service_health import AgentHealth
 from tui_session.tui.app import ChatApp, make_app
 from tui_session.tui.options import ChatOptions
 from tui_session.tui.widgets import Composer, PresenceBar, PromptItem, SessionHeader
+from tui_session.tui.widgets.status import header_text
 
 DEMO_LABEL = "model: offline-demo (offline demo)"
 
@@ -43,7 +47,7 @@ async def test_the_demo_model_is_named_before_any_prompt(
             await wait_for(pilot, lambda: DEMO_LABEL in header(app), what="the demo label")
             assert not list(app.chat.query(PromptItem)), "before any prompt"
             presence = str(app.chat.query_one(PresenceBar).render())
-            assert "⚙ agent (agent): joins at the first prompt · offline-demo" in presence
+            assert "⚙ agent (agent): available · offline-demo" in presence
             assert not [m for m in app.chat.controller.session.members if m.kind == "agent"]
 
             app.chat.query_one(Composer).text = "hello"
@@ -66,9 +70,9 @@ async def test_an_unreachable_agent_is_said_in_words_and_a_prompt_waits_for_it(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     app = first_screen(hub, channel, url)
-    async with app.run_test(size=(120, 30)) as pilot:
+    async with app.run_test(size=(140, 30)) as pilot:  # wide enough for the whole header
         await wait_for(pilot, lambda: ready(app), what="session open")
-        words = f"agent: not reachable at {url}; prompts will wait"
+        words = f"agent not reachable: {url} · prompts wait"
         await wait_for(pilot, lambda: words in header(app), what="the unreachable agent")
 
         app.chat.query_one(Composer).text = "are you there?"
@@ -92,3 +96,12 @@ async def test_an_unreachable_agent_is_said_in_words_and_a_prompt_waits_for_it(
                 lambda: "offline demo" in turns(app)[0].rendered_text.lower(),
                 what="the demo model's answer on screen",
             )
+
+
+def test_a_narrow_header_still_says_the_agent_is_not_reachable() -> None:
+    down = AgentHealth("http://127.0.0.1:8471", problem="Cannot connect")
+    for width in (120, 80, 60):
+        text = header_text("demo", "local hub 127.0.0.1:8470", "● connected", None, width, down)
+        assert "agent not reachable" in Text.from_markup(text).plain, width
+    wide = header_text("demo", "local hub 127.0.0.1:8470", "● connected", None, 120, down)
+    assert "agent not reachable: http://127.0.0.1:8471 · prompts wait" in wide

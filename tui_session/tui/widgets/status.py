@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from rich.text import Text
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widgets import Static
 
 from tui_session.sessions import display_name
@@ -18,8 +20,10 @@ CONNECTION_LABELS = {
     "initialized": "○ connecting",
     "connecting": "○ connecting",
     "connected": "● connected",
-    "resumed": "● resumed",
-    "recovered": "● resumed",
+    # after a reconnect the header says connected again; the banner says briefly that the
+    # connection came back (ConnectionBanner)
+    "resumed": "● connected",
+    "recovered": "● connected",
     "recovering": "◐ catching up",
     "disconnected": "◌ reconnecting",
     "suspended": "◌ reconnecting",
@@ -49,7 +53,16 @@ def agent_label(model: str | None, health: AgentHealth | None) -> str:
         return model_label(model)
     if health.reachable:
         return model_label(health.model, health.demo)
-    return f"agent: not reachable at {esc(health.url)}; prompts will wait"
+    return f"agent not reachable: {esc(health.url)} · prompts wait"
+
+
+def agent_short(model: str | None, health: AgentHealth | None) -> str:
+    """`agent_label` for a narrow header."""
+    if model or health is None:
+        return esc(model or "")
+    if health.reachable:
+        return esc(health.model or "")
+    return "agent not reachable"
 
 
 def agent_model(members: tuple[Member, ...]) -> str | None:
@@ -62,7 +75,8 @@ def agent_model(members: tuple[Member, ...]) -> str | None:
 
 
 class SessionHeader(Static):
-    """Session id, endpoint, connection state, model."""
+    """Session id, endpoint, connection state, model; shortened to fit the width, the
+    connection state kept at any width."""
 
     session_name: reactive[str] = reactive("")
     endpoint: reactive[str] = reactive("")
@@ -73,10 +87,37 @@ class SessionHeader(Static):
     def render(self) -> str:
         state = CONNECTION_LABELS.get(self.connection, self.connection)
         name = display_name(self.session_name)
-        return (
-            f"[b]tui-session[/b] │ session [b]{esc(name)}[/b] │ {esc(self.endpoint)}"
-            f" │ {state} │ {agent_label(self.model, self.agent)}"
+        return header_text(
+            name, self.endpoint, state, self.model, self.content_size.width, self.agent
         )
+
+
+def header_text(
+    name: str,
+    endpoint: str,
+    state: str,
+    model: str | None,
+    width: int,
+    health: AgentHealth | None = None,
+) -> str:
+    """The longest header that fits `width` cells: first the brand goes, then the agent's
+    label shortens, then the endpoint and the label go, then the session name is cut."""
+    session = f"session [b]{esc(name)}[/b]"
+    label, short = agent_label(model, health), agent_short(model, health)
+    variants = [
+        ["[b]tui-session[/b]", session, esc(endpoint), state, label],
+        [session, esc(endpoint), state, label],
+        [session, esc(endpoint), state, short],
+        [session, state, short],
+        [session, state],
+    ]
+    for parts in variants:
+        text = " │ ".join(part for part in parts if part)
+        if Text.from_markup(text).cell_len <= width:
+            return text
+    room = max(width - Text.from_markup(f" │ {state}").cell_len - 1, 1)
+    cut = name if len(name) <= room else name[: room - 1] + "…"
+    return f"[b]{esc(cut)}[/b] │ {state}"
 
 
 class PresenceBar(Static):
@@ -124,9 +165,9 @@ def presence_text(
         model = agent.data.get("model")
         extra = f" · {esc(str(model))}" if model else ""
         parts.append(f"⚙ [b]{esc(agent.client_id)}[/b] (agent): {esc(status)}{extra}")
-    if not agents and service is not None and service.model:  # it said who it is
+    if not agents and service is not None and service.model:  # it joins at the first prompt
         name = esc(service.client_id or "agent")
-        parts.append(f"⚙ [b]{name}[/b] (agent): joins at the first prompt · {esc(service.model)}")
+        parts.append(f"⚙ [b]{name}[/b] (agent): available · {esc(service.model)}")
     if not parts:
         return "[dim]nobody present yet[/dim]"
     return "  ".join(parts)
@@ -190,10 +231,23 @@ class ActiveTurnsStrip(Static):
 
 
 class ConnectionBanner(Static):
-    """Shown while the connection is lost or the gap is being read back."""
+    """Shown while the connection is lost or the gap is being read back, then for a few
+    seconds to say the connection is back (the header just says connected)."""
+
+    BACK_FOR_S = 4.0
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.lost = False
+        self._hide: Timer | None = None
 
     def show_state(self, state: str, reason: str | None) -> None:
+        if self._hide is not None:
+            self._hide.stop()
+            self._hide = None
+        self.remove_class("-back")
         if state in LOST:
+            self.lost = True
             text = (
                 "⟳ Connection lost: reconnecting… the transcript catches up when it is back."
                 if state != "recovering"
@@ -205,5 +259,16 @@ class ConnectionBanner(Static):
                 text += f"  ({esc(reason)})"
             self.update(text)
             self.display = True
+        elif state in ("resumed", "recovered") and self.lost:
+            self.lost = False
+            missed = "nothing was missed" if state == "resumed" else "caught up"
+            self.update(f"✓ Reconnected: {missed}.")
+            self.add_class("-back")
+            self.display = True
+            self._hide = self.set_timer(self.BACK_FOR_S, self._back_to_normal)
         elif state in ("connected", "resumed", "recovered"):
             self.display = False
+
+    def _back_to_normal(self) -> None:
+        self._hide = None
+        self.display = False
