@@ -62,6 +62,7 @@ class Launch:
     join: JoinCommand
     hub_elsewhere: bool = False  # --endpoint HOST:PORT: a hub that is never started here
     server: StartedServer | None = None  # the `tui-session serve` started here, if any
+    read_only: bool = False  # a read-only invite: watch, never prompt, cancel or approve
 
     @property
     def join_command(self) -> str:
@@ -308,4 +309,5 @@ def chat_options(launch: Launch) -> ChatOptions:
         session_name=launch.channel_name,
         endpoint_label=launch.endpoint_label,
         join=launch.join,
+        read_only=launch.read_only,
     )
