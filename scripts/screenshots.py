@@ -97,7 +97,7 @@ async def side_by_side(out: Path) -> None:
 
         return factory
 
-    options = ChatOptions(CHANNEL, endpoint_label="local hub", spinner=False, notify=False)
+    options = ChatOptions(CHANNEL, endpoint_label="local hub", spinner=False, notify="off")
     laptop = make_app(Settings(), await factory_for("alice", "laptop"), options)
     phone = make_app(Settings(), await factory_for("bob", "phone"), options)
     async with laptop.run_test(size=(90, 34)) as a, phone.run_test(size=(60, 34)) as b:

@@ -93,6 +93,9 @@ class HubSettings:
         return self.tls_cert is not None
 
 
+NOTIFY_MODES = ("auto", "bell", "off")  # client.notify (tui/terminal_notify.py)
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     """A terminal (and how any process reaches the session channel)."""
@@ -105,6 +108,15 @@ class ClientSettings:
     agent_url: str = "http://127.0.0.1:8471"
     ably_key: str | None = None
     auth_url: str | None = None
+    # Notifications while the terminal is unfocused (a turn of mine ended, an approval or a
+    # request for a human waits): "auto" (the terminal's own sequence), "bell", or "off".
+    notify: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check(
+            self.notify in NOTIFY_MODES,
+            f"client.notify must be one of {NOTIFY_MODES}, got {self.notify!r}",
+        )
 
 
 AGENT_APIS = ("responses", "chat")

@@ -24,6 +24,7 @@ from tui_session.hub.auth import read_root_key
 from tui_session.sessions import JoinCommand
 from tui_session.transport.client import ClientSession
 from tui_session.tui.options import ChatOptions, OpenSession, SessionFactory
+from tui_session.tui.terminal_notify import parse_mode
 
 HUB_START_TIMEOUT_S = 15.0
 OWNED_NAME_MAX = 120  # characters of an owned-inputs file name (file systems allow 255 bytes)
@@ -230,4 +231,5 @@ def chat_options(launch: Launch) -> ChatOptions:
         session_name=launch.channel_name,
         endpoint_label=launch.endpoint_label,
         join=launch.join,
+        notify=parse_mode(launch.settings.client.notify),
     )

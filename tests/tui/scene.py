@@ -137,7 +137,7 @@ class Scene:
 
     def app(self) -> ChatApp:
         options = ChatOptions(
-            session_name=CHANNEL, endpoint_label="local hub", spinner=False, notify=False
+            session_name=CHANNEL, endpoint_label="local hub", spinner=False, notify="off"
         )
         return make_app(Settings(), self.factory, options)
 

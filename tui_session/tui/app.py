@@ -7,6 +7,7 @@ bridges to the session, the widgets render.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -18,7 +19,8 @@ from tui_session.transport.client import ClientSession
 from .commands import SessionCommands
 from .options import ChatOptions, OpenSession, SessionFactory
 from .screens.chat import ChatScreen
-from .terminal import TerminalOutput
+from .terminal import TerminalOutput, tmux_passthrough
+from .terminal_notify import TerminalNotifier, detect
 
 
 class ChatApp(App[None]):
@@ -39,7 +41,11 @@ class ChatApp(App[None]):
         TerminalOutput().attach(self)  # notifications and the title reach the terminal
         self.settings = settings
         self.options = options
-        self.chat = ChatScreen(options, factory, clock=clock)
+        terminal = options.terminal or detect(
+            os.environ, tmux_passthrough=tmux_passthrough(os.environ)
+        )
+        self.notifier = TerminalNotifier(terminal, options.notify)  # one per terminal
+        self.chat = ChatScreen(options, factory, clock=clock, notifier=self.notifier)
 
     def on_mount(self) -> None:
         self.push_screen(self.chat)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from textual.message import Message
 
+from tui_session.protocol.handover_fold import ControlView, HandoverView
 from tui_session.transport.client_model import PromptView, TurnView
 from tui_session.transport.presence import Member
 
@@ -106,3 +107,12 @@ class Notice(Message):
 
     text: str
     severity: str = "information"
+
+
+@dataclass
+class HandoverChanged(Message):
+    """Who answers the session, what waits for a human, or the countdown changed
+    (docs/handover.md)."""
+
+    view: HandoverView
+    control_view: ControlView  # (Message.control is textual's: the sending widget)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from tui_session.sessions import JoinCommand
 from tui_session.transport.client import ClientSession
 
+from .terminal_notify import NotifyMode, Terminal
+
 
 @dataclass
 class OpenSession:
@@ -31,6 +33,9 @@ class ChatOptions:
     endpoint_label: str = "local hub"
     join: JoinCommand | None = None  # the join command is shown at start when given
     spinner: bool = True  # animate the active-turns spinner (off for snapshots)
-    notify: bool = True  # bell + OSC 9 when a turn of mine ends while the terminal is unfocused
+    # notifications while the terminal is unfocused: "auto" (its own sequence), "bell", "off"
+    # (client.notify); the title follows the session's state whatever this says
+    notify: NotifyMode = "auto"
+    terminal: Terminal | None = None  # None: detected from the environment at start
     batch_s: float = 0.05  # turn deltas are rendered at most this often per turn
     confirm_window_s: float = 3.0  # second press of "cancel all" must come within this
