@@ -155,19 +155,86 @@ def chat(
         str | None, typer.Option(help="local | ably | HOST:PORT (a hub elsewhere).")
     ] = None,
     agent_url: Annotated[str | None, typer.Option(help="The agent service's base URL.")] = None,
+    operator: Annotated[
+        bool,
+        typer.Option(
+            "--operator",
+            help="Join as an operator: take over (f7), answer requests for a human (alt+a).",
+        ),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Open the terminal client on a session (starting a local hub when none is reachable)."""
     from tui_session import launch
 
-    overrides: dict[str, Any] = {
+    settings = _settings(config, _client_overrides(user, device, agent_url, endpoint))
+    plan = _started(_plan(settings, session, channel, endpoint), config)
+    if plan.created:
+        typer.echo(f"new session; join it from another terminal with:\n  {plan.join_command}")
+    from tui_session.tui.app import make_app
+
+    role = "operator" if operator else "user"
+    factory = launch.session_factory(settings, role=role)
+    chat_app = make_app(settings, factory, launch.chat_options(plan))
+    chat_app.run()
+    if plan.created:
+        typer.echo(f"to come back to this session: {plan.join_command}")
+
+
+@app.command()
+def desk(
+    user: Annotated[str | None, typer.Option(help="Your user name. Default: the OS user.")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="This device's name. Default: host name + terminal.")
+    ] = None,
+    endpoint: Annotated[
+        str | None, typer.Option(help="local | ably | HOST:PORT (a hub elsewhere).")
+    ] = None,
+    agent_url: Annotated[str | None, typer.Option(help="The agent service's base URL.")] = None,
+    approvals_after: Annotated[
+        str, typer.Option(help="List approvals once they waited this long (90s, 5m, 1h).")
+    ] = "5m",
+    waiting_after: Annotated[
+        str, typer.Option(help="List prompts waiting for an operator after this long.")
+    ] = "2m",
+    config: ConfigOption = None,
+) -> None:
+    """The operator desk: what needs a human across sessions; Enter opens a session."""
+    from tui_session import launch
+    from tui_session.protocol.desk import Thresholds
+
+    settings = _settings(config, _client_overrides(user, device, agent_url, endpoint))
+    try:
+        thresholds = Thresholds(
+            approval_after_s=launch.parse_duration(approvals_after),
+            waiting_after_s=launch.parse_duration(waiting_after),
+        )
+    except launch.LaunchError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=2) from err
+    plan = _started(_plan(settings, None, launch.DESK_PLAN_CHANNEL, endpoint), config)
+    from tui_session.tui.app import make_desk_app
+
+    make_desk_app(settings, launch.desk_options(plan, thresholds)).run()
+
+
+def _client_overrides(
+    user: str | None, device: str | None, agent_url: str | None, endpoint: str | None
+) -> dict[str, Any]:
+    from tui_session import launch
+
+    return {
         "client.user": user,
         "client.device": device or launch.default_device(),
         "client.agent_url": agent_url,
         **launch.endpoint_overrides(endpoint),
     }
-    settings = _settings(config, overrides)
-    plan = _plan(settings, session, channel, endpoint)
+
+
+def _started(plan: Launch, config: Path | None) -> Launch:
+    """The local hub (and agent) found, or started in the background."""
+    from tui_session import launch
+
     try:
         plan = launch.ensure_local_server(plan, config=config)
     except launch.LaunchError as err:
@@ -178,14 +245,7 @@ def chat(
             f"started `tui-session {plan.started_server}` in the background "
             f"(logs in {paths.log_dir()})"
         )
-    if plan.created:
-        typer.echo(f"new session; join it from another terminal with:\n  {plan.join_command}")
-    from tui_session.tui.app import make_app
-
-    chat_app = make_app(settings, launch.session_factory(settings), launch.chat_options(plan))
-    chat_app.run()
-    if plan.created:
-        typer.echo(f"to come back to this session: {plan.join_command}")
+    return plan
 
 
 @app.command()

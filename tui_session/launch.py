@@ -1,7 +1,8 @@
-"""What `tui-session chat` and `export` do before they start, kept out of cli.py (flags only):
-settings for the chosen endpoint, the session's names checked, find or start the local hub, its
-key, and the session factory that builds the realtime client and the `ClientSession` on the
-app's event loop.
+"""What `tui-session chat`, `desk` and `export` do before they start, kept out of cli.py (flags
+only): settings for the chosen endpoint, the session's names checked, find or start the local
+hub, its key, what the agent service says about itself (`/health`: its clientId, operators,
+desk channel), and the factories that build the realtime client and the `ClientSession` (or the
+desk's `DeskFeed`) on the app's event loop.
 """
 
 from __future__ import annotations
@@ -21,12 +22,26 @@ from typing import Any
 from tui_session import paths, sessions
 from tui_session.config import ClientSettings, Settings
 from tui_session.hub.auth import read_root_key
+from tui_session.protocol.desk import Thresholds
 from tui_session.sessions import JoinCommand
 from tui_session.transport.client import ClientSession
-from tui_session.tui.options import ChatOptions, OpenSession, SessionFactory
+from tui_session.transport.client_desk import DEFAULT_DESK_CHANNEL, DeskFeed
+from tui_session.transport.client_handover import AgentInfo, fetch_agent_info
+from tui_session.tui.options import (
+    ChatOptions,
+    DeskFactory,
+    DeskOptions,
+    OpenDesk,
+    OpenSession,
+    SessionFactory,
+)
 from tui_session.tui.terminal_notify import parse_mode
 
 HUB_START_TIMEOUT_S = 15.0
+WHOLE_CONTEXT = 1000  # messages a session opened from the desk shows at once
+# `desk` plans like `chat` on the default desk channel (the endpoint, the names, the local
+# server); the channel it opens is the one the agent names in its /health
+DESK_PLAN_CHANNEL = DEFAULT_DESK_CHANNEL
 OWNED_NAME_MAX = 120  # characters of an owned-inputs file name (file systems allow 255 bytes)
 _WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
@@ -183,14 +198,30 @@ def hub_key(settings: Settings) -> str | None:
         raise LaunchError(f"cannot read the hub's key from {settings.hub.data_dir}: {err}") from err
 
 
-def session_factory(settings: Settings, *, role: str = "user") -> SessionFactory:
-    """Opens the realtime client and the ClientSession on the app's event loop."""
+async def agent_info(settings: Settings) -> AgentInfo:
+    """What the agent service says about itself (`/health`); when it cannot be reached, what
+    this machine's config says (the same file, for a local agent)."""
+    found = await fetch_agent_info(settings.client.agent_url)
+    if found is not None:
+        return found
+    agent = settings.agent
+    operators = frozenset(o.strip() for o in agent.operators.split(",") if o.strip())
+    return AgentInfo(agent.client_id, operators)
+
+
+def session_factory(
+    settings: Settings, *, role: str = "user", initial_messages: int | None = None
+) -> SessionFactory:
+    """Opens the realtime client and the ClientSession on the app's event loop. `role`
+    "operator": opened from the desk or with `chat --operator` (docs/handover.md)."""
     from tui_session.transport.connect import realtime_from_settings
 
     client = settings.client
     key = hub_key(settings)
+    extra = {"initial_messages": initial_messages} if initial_messages else {}
 
     async def factory(channel_name: str) -> OpenSession:
+        agent = await agent_info(settings)
         realtime = realtime_from_settings(settings, client.user, hub_key=key)
         owned = _owned_path(settings, channel_name, client.device)
         try:
@@ -201,6 +232,8 @@ def session_factory(settings: Settings, *, role: str = "user") -> SessionFactory
                 device=client.device,
                 role=role,
                 owned_inputs_path=owned,
+                agent=agent,
+                **extra,
             )
         except BaseException:
             await realtime.close()
@@ -224,6 +257,58 @@ def _owned_path(settings: Settings, channel_name: str, device: str) -> Path:
         digest = hashlib.sha256(name.encode()).hexdigest()[:16]
         safe = f"{safe[: OWNED_NAME_MAX - 17]}-{digest}"
     return Path(settings.hub.data_dir) / "owned-inputs" / f"{safe}.ids"
+
+
+def desk_factory(settings: Settings) -> DeskFactory:
+    """Opens the realtime client and the desk's `DeskFeed` on the app's event loop, on the
+    desk channel the agent names (`agent.desk_channel`)."""
+    from tui_session.transport.connect import realtime_from_settings
+
+    client = settings.client
+    key = hub_key(settings)
+
+    async def factory(listener: Any) -> OpenDesk:
+        agent = await agent_info(settings)
+        channel = agent.desk_channel or DEFAULT_DESK_CHANNEL
+        realtime = realtime_from_settings(settings, client.user, hub_key=key)
+        try:
+            feed = await DeskFeed.connect(
+                realtime, channel, device=client.device, agent=agent, listener=listener
+            )
+        except BaseException:
+            await realtime.close()
+            raise
+
+        async def close() -> None:
+            await feed.close()
+            await realtime.close()
+
+        return OpenDesk(feed, close)
+
+    return factory
+
+
+def desk_options(launch: Launch, thresholds: Thresholds) -> DeskOptions:
+    """`tui-session desk`: its rows open sessions as an operator, with their whole context."""
+    settings = launch.settings
+    return DeskOptions(
+        factory=desk_factory(settings),
+        open_session=session_factory(settings, role="operator", initial_messages=WHOLE_CONTEXT),
+        chat=chat_options(launch),
+        thresholds=thresholds,
+    )
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """`90s`, `5m`, `2h`, `1d`, or seconds (`300`)."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise LaunchError(f"not a duration: {text!r} (examples: 90s, 5m, 2h)")
+    return float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
 
 
 def chat_options(launch: Launch) -> ChatOptions:
