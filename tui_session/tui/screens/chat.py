@@ -296,6 +296,7 @@ class ChatScreen(Screen):
         if self.handover is not None:  # the handover events among prompts and turns
             entries = self.handover.handover.timeline(entries, has_older=message.has_older)
             self._signal(self._attention_prompts(message.entries))
+            self._show_composer_mode()  # a reply answers the newest prompt
         await self.query_one(Transcript).show_entries(entries, message.has_older)
         self.has_older = message.has_older
         self._refresh_flags(message.entries)
