@@ -171,9 +171,10 @@ async def test_at_most_one_push_per_turn_and_state_and_none_while_present(receiv
     assert n.offer(push(), user_present=True).decision == Decision.PRESENT
     other_state = n.offer(push(state="approval"), user_present=False)
     other_turn = n.offer(push(run_id="R2"), user_present=False)
-    assert other_state.decision == other_turn.decision == Decision.SENT
-    await asyncio.gather(other_state.delivery, other_turn.delivery)
-    assert len(receiver.requests) == 3
+    other_user = n.offer(push(user="bob"), user_present=False)  # each operator is told
+    assert other_state.decision == other_turn.decision == other_user.decision == Decision.SENT
+    await asyncio.gather(other_state.delivery, other_turn.delivery, other_user.delivery)
+    assert len(receiver.requests) == 4
     await n.aclose()
 
 

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from tui_session.agent.ledger import RunLedger
 from tui_session.agent.models import backend_from_settings
+from tui_session.agent.notifier import PushNotifier
 from tui_session.agent.service import CLIENT_CAPABILITY, AgentService
 from tui_session.agent.tools import builtin_tools
 from tui_session.config import AgentSettings
@@ -81,8 +82,10 @@ async def start_agent(settings: AgentSettings, target: AblyTarget, data_dir: Pat
         settings,
         realtime,
         backend,
-        builtin_tools(),
+        builtin_tools(escalation=bool(settings.operators.strip(", "))),  # someone to answer
         ledger=RunLedger(data_dir / "agent-runs.json"),
+        handover_ledger=RunLedger(data_dir / "agent-handover.json"),
+        notifier=PushNotifier.from_settings(settings),
         token_requester=token_request,
     )
     await service.start()

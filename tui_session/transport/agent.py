@@ -16,7 +16,10 @@ Project behaviour beyond 0.8.0, all wire-compatible:
 - a cancel of a run this session suspended ends it `cancelled` (§7.6);
 - every message of a run carries the owner's `run-client-id` (§7.8);
 - a failing source closes its streams `cancelled` and fails its step (§7.1);
-- `create_run` is idempotent per trigger input (§7.12).
+- `create_run` is idempotent per trigger input (§7.12);
+- the agent's handover (docs/handover.md) sees every raw message (`on_raw`: its control
+  messages are not AI Transport messages), shapes the model's context (`handover`), and may
+  continue a suspended run without an input of its own (`resume_suspended`: a take-over).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from tui_session.protocol import (
     parse_invocation,
 )
 from tui_session.protocol.context import DEFAULT_CONTEXT_BUDGET, ancestor_chain
+from tui_session.protocol.handover_fold import HandoverView
 
 from .agent_run import CancelHook, PipeResult, Run, RunStep, SteerHook, publish_lifecycle
 from .agent_trigger import Trigger
@@ -96,6 +100,8 @@ class AgentSession:
         page_size: int = 100,
         rollup_window_s: float = DEFAULT_ROLLUP_S,
         context_budget: int = DEFAULT_CONTEXT_BUDGET,
+        on_raw: Callable[[dict[str, Any]], None] | None = None,
+        handover: Callable[[], HandoverView | None] | None = None,
     ) -> None:
         self.channel = channel
         self.channel_name: str = channel.name
@@ -120,6 +126,8 @@ class AgentSession:
         self._history_cancels: dict[str, Decoded] = {}
         self._changed = asyncio.Event()
         self._closed = False
+        self._on_raw = on_raw  # every message as it arrives (live, gap or history page)
+        self._handover = handover
 
     # --- connecting --------------------------------------------------------------------------
 
@@ -175,6 +183,8 @@ class AgentSession:
             self._ingest(raw, live=newer)
 
     def _ingest(self, raw: dict[str, Any], *, live: bool) -> None:
+        if self._on_raw is not None:
+            self._on_raw(raw)
         decoded = self.decoder.decode(raw)
         if decoded is None:
             return
@@ -231,10 +241,12 @@ class AgentSession:
         on_cancel: CancelHook | None = None,
         on_steer: SteerHook | None = None,
         trigger_deadline_s: float = DEFAULT_TRIGGER_DEADLINE_S,
+        check_trigger: Callable[[Trigger], None] | None = None,
     ) -> Run:
         """Locate the trigger and build the run. Raises ProtocolError 40000 for a bad body
         and 104010 (publishing nothing) when the trigger is not found before the deadline.
-        For an input that already has a run, returns a `duplicate` run carrying its ids."""
+        For an input that already has a run, returns a `duplicate` run carrying its ids.
+        `check_trigger` may refuse the located trigger (by raising) before anything is built."""
         if self._closed:
             raise ProtocolError(ErrorCode.SESSION_CLOSED, "unable to create run; session ended")
         event_id, session_name = parse_invocation(invocation)
@@ -244,6 +256,8 @@ class AgentSession:
                 f"unable to create run; invocation names session {session_name!r}",
             )
         trigger = await self._locate(event_id, trigger_deadline_s)
+        if check_trigger is not None:
+            check_trigger(trigger)
         known = self._by_trigger.get(trigger.serial)
         if known is not None:
             return self._duplicate(trigger, known.run_id, known.invocation_id)
@@ -368,6 +382,28 @@ class AgentSession:
             on_cancel=on_cancel,
             on_steer=on_steer,
         )
+
+    def resume_suspended(self, node: RunNode, *, input_codec_message_id: str, by: str) -> Run:
+        """A `Run` continuing suspended run `node` with no input of its own: the agent itself
+        resolves what it waited for (an operator took over). `input_codec_message_id` names
+        the message the continuation answers (the call's); `by` caused it."""
+        trigger = Trigger(
+            event_id="",
+            codec_message_id=input_codec_message_id,
+            serial=max(node.lifecycle, default=""),
+            client_id=by,
+            kind=None,
+            run_client_id=node.client_id,
+            parent=input_codec_message_id,
+            run_id=node.run_id,
+        )
+        run = self._build_run(trigger, None, None)
+        self._register(run)
+        return run
+
+    def handover_view(self) -> HandoverView | None:
+        """The session's handover as the agent folds it (None: no handover is watched)."""
+        return self._handover() if self._handover is not None else None
 
     def _register(self, run: Run) -> None:
         self._runs[run.run_id] = run
