@@ -212,7 +212,9 @@ def desk(
     except launch.LaunchError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=2) from err
-    plan = _started(_plan(settings, None, launch.DESK_PLAN_CHANNEL, endpoint), config)
+    # planned like `chat` (endpoint, names, local server) on the configured desk channel; the
+    # channel it opens is the one the agent names in its /health
+    plan = _started(_plan(settings, None, settings.agent.desk_channel, endpoint), config)
     from tui_session.tui.app import make_desk_app
 
     make_desk_app(settings, launch.desk_options(plan, thresholds)).run()

@@ -25,7 +25,7 @@ from tui_session.hub.auth import read_root_key
 from tui_session.protocol.desk import Thresholds
 from tui_session.sessions import JoinCommand
 from tui_session.transport.client import ClientSession
-from tui_session.transport.client_desk import DEFAULT_DESK_CHANNEL, DeskFeed
+from tui_session.transport.client_desk import DeskFeed
 from tui_session.transport.client_handover import AgentInfo, fetch_agent_info
 from tui_session.tui.options import (
     ChatOptions,
@@ -39,9 +39,6 @@ from tui_session.tui.terminal_notify import parse_mode
 
 HUB_START_TIMEOUT_S = 15.0
 WHOLE_CONTEXT = 1000  # messages a session opened from the desk shows at once
-# `desk` plans like `chat` on the default desk channel (the endpoint, the names, the local
-# server); the channel it opens is the one the agent names in its /health
-DESK_PLAN_CHANNEL = DEFAULT_DESK_CHANNEL
 OWNED_NAME_MAX = 120  # characters of an owned-inputs file name (file systems allow 255 bytes)
 _WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
@@ -206,7 +203,7 @@ async def agent_info(settings: Settings) -> AgentInfo:
         return found
     agent = settings.agent
     operators = frozenset(o.strip() for o in agent.operators.split(",") if o.strip())
-    return AgentInfo(agent.client_id, operators)
+    return AgentInfo(agent.client_id, operators, agent.desk_channel)
 
 
 def session_factory(
@@ -269,7 +266,7 @@ def desk_factory(settings: Settings) -> DeskFactory:
 
     async def factory(listener: Any) -> OpenDesk:
         agent = await agent_info(settings)
-        channel = agent.desk_channel or DEFAULT_DESK_CHANNEL
+        channel = agent.desk_channel or settings.agent.desk_channel
         realtime = realtime_from_settings(settings, client.user, hub_key=key)
         try:
             feed = await DeskFeed.connect(

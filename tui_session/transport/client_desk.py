@@ -1,6 +1,6 @@
 """The operator desk as a terminal reads it (docs/handover.md, "The desk").
 
-`DeskFeed` follows the desk channel (`desk:main` unless the agent's `/health` names another):
+`DeskFeed` follows the desk channel the agent names in its `/health` (`agent.desk_channel`):
 it subscribes, reads history back to a horizon (7 days: agents re-announce open items daily,
 so nothing still open is older), folds every `desk.item` into a `DeskFold` that trusts only the
 agent's clientId, and enters the desk's presence as an operator (an agent pushes an escalation
@@ -26,7 +26,6 @@ from .presence import Member, PresenceTracker, client_presence_data
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DESK_CHANNEL = "desk:main"  # agent.desk_channel's default
 HORIZON_S = 7 * 24 * 3600.0
 CONNECT_TIMEOUT_S = 15.0
 LEAVE_TIMEOUT_S = 1.5

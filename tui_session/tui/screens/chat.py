@@ -150,6 +150,7 @@ class ChatScreen(Screen):
             "ask_human",
             "Ask human",
             id="handover.ask",
+            priority=True,  # the composer (a TextArea) binds f6 and f7 itself
             tooltip="Ask for a human: send the composer's text (or a plain request) to an operator",
         ),
         Binding(
@@ -157,6 +158,7 @@ class ChatScreen(Screen):
             "take_over",
             "Take over",
             id="handover.take_over",
+            priority=True,  # the composer (a TextArea) binds f6 and f7 itself
             tooltip="Take over: the agent stops answering; your replies answer the user",
         ),
         Binding(
@@ -164,6 +166,7 @@ class ChatScreen(Screen):
             "hand_back",
             "Hand back",
             id="handover.hand_back",
+            priority=True,  # the composer (a TextArea) binds f6 and f7 itself
             tooltip="Hand control back to the agent",
         ),
         Binding(
