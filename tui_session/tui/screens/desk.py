@@ -38,7 +38,14 @@ class DeskUpdated(Message):
 class DeskScreen(Screen):
     CSS_PATH = "desk.tcss"
     BINDINGS = [
-        Binding("enter", "open", "Open", id="desk.open", tooltip="Open this session"),
+        Binding(
+            "enter",
+            "open",
+            "Open",
+            id="desk.open",
+            priority=True,  # before the table's own enter (which only selects)
+            tooltip="Open this session as an operator",
+        ),
         Binding(
             "f7",
             "take_over",
@@ -100,6 +107,11 @@ class DeskScreen(Screen):
         opened, self.opened = self.opened, None
         if opened is not None and opened.close is not None:
             await opened.close()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("open", "take_over"):  # a row of a table (the filter's enter is its own)
+            return isinstance(self.focused, DataTable)
+        return True
 
     # --- showing the rows -------------------------------------------------------------------
 
