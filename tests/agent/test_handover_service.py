@@ -31,6 +31,7 @@ from tests.support.handover import (
     post_handover,
     request,
     request_human_call,
+    runs_answering,
     send_reply,
     snapshot_event,
     snapshots,
@@ -379,7 +380,7 @@ async def test_hand_back_answers_the_newest_prompt_with_the_operators_reply_in_c
         status, body = await ask(agent, ada, "return")
         assert status == 200 and body["state"]["event"]["kind"] == "handed-back"
         request = await model.wait_request(1)
-        runs = wire.tree().runs_for_input(second)
+        runs = await runs_answering(wire, second_event)
         assert [r.client_id for r in runs] == ["root"]  # root's turn, answered by the agent
         assert transport(await run_end(wire, runs[0].run_id))["run-reason"] == "complete"
         back = await desk.until(second_item, "resolved")
@@ -428,11 +429,7 @@ async def test_control_returns_by_itself_when_the_operator_is_gone_for_the_grace
         await status_becomes(root, "idle")
         control = await desk.until(item_id("control", CHANNEL, str(since)), "resolved")  # type: ignore[arg-type]
         assert (control.resolution, control.resolved_by) == ("lapsed", "ada")
-        runs = wire.tree().runs_for_input(
-            next(m for m in wire.named("ai-input") if transport(m)["event-id"] == held)["extras"][
-                "ai"
-            ]["transport"]["codec-message-id"]
-        )
+        runs = await runs_answering(wire, held)
         assert len(runs) == 1, "the held prompt is answered by the agent after the lapse"
         assert transport(await run_end(wire, runs[0].run_id))["run-reason"] == "complete"
 
