@@ -479,3 +479,68 @@ async def test_cancelling_an_escalated_turn_withdraws_it(hub: HubEndpoint, tmp_p
         assert (item.resolution, item.resolved_by) == ("withdrawn", "root")
         assert transport(await run_end(wire, run_id))["run-reason"] == "cancelled"
         await status_becomes(root, "idle")
+
+
+async def test_a_turn_waiting_for_an_approval_and_a_human_waits_until_both_answered(
+    hub: HubEndpoint, model: FakeOpenAI, tmp_path: Path
+) -> None:
+    """A mixed suspension: the approval alone resumes the turn only to suspend it again,
+    with no model pass, until an operator answers the request for a human."""
+    wire, desk = await recorder(hub, CHANNEL), await Desk.watch(hub)
+    root = await Client.connect(hub, CHANNEL, "root")
+    ada = await Client.connect(hub, CHANNEL, "ada")
+    delete = responses_function_call("fc_d", "call_d", "delete_files", ['{"paths": ["a.txt"]}'])
+    human = responses_function_call(
+        "fc_h", "call_h", "request_human", ['{"reason": "refund"}'], output_index=1
+    )
+    model.script(
+        [Event(response_created()), *map(Event, delete + human), Event(response_completed())]
+    )
+    model.script(text_answer(["Deleted, and a human approved the refund."]))
+    async with running_agent(hub, agent_settings(model, operators="ada"), tmp_path) as agent:
+        _, event_id = await root.prompt("delete a.txt and get me a human for my refund")
+        run_id = (await post(agent, invocation(event_id, CHANNEL)))[1]["runId"]
+        await snapshot_event(wire, "escalated")
+        await status_becomes(root, "waiting for a human")
+        call_message, _, _ = request_human_call(wire, run_id)
+        approval_key = item_id("approval", CHANNEL, "call_d")  # type: ignore[arg-type]
+        await desk.until(approval_key, "open")
+
+        approval = await root.approve(call_message, run_id, "call_d")
+        assert (await post(agent, invocation(approval, CHANNEL)))[0] == 200
+        decided = await desk.until(approval_key, "resolved")
+        assert (decided.resolution, decided.resolved_by) == ("approved", "root")
+        suspends = lambda m: [x for x in m if x["name"] == "ai-run-suspend"]  # noqa: E731
+        await wire.wait_for(lambda m: len(suspends(m)) == 2)
+        assert len(model.requests) == 1, "suspended again without a model pass"
+        assert wire.run_end(run_id) is None
+
+        event = await answer(ada, run_id, call_message, "call_h", "Refund approved.")
+        assert (await post(agent, invocation(event, CHANNEL)))[0] == 200
+        assert transport(await run_end(wire, run_id))["run-reason"] == "complete"
+    outputs = {
+        i["call_id"]: i["output"]
+        for i in model.requests[1].body["input"]
+        if i["type"] == "function_call_output"
+    }
+    assert outputs["call_h"] == answer_output("ada", "Refund approved.")
+    assert outputs["call_d"].startswith("Simulated: approved deletion of 1 file(s): a.txt.")
+
+
+async def test_an_answer_to_an_escalation_that_was_taken_over_is_refused_40933(
+    hub: HubEndpoint, tmp_path: Path
+) -> None:
+    wire = await recorder(hub, CHANNEL)
+    root = await Client.connect(hub, CHANNEL, "root")
+    ada = await present(await Client.connect(hub, CHANNEL, "ada"), "operator")
+    bob = await Client.connect(hub, CHANNEL, "bob")
+    async with running_agent(hub, demo_settings(operators="ada,bob"), tmp_path) as agent:
+        run_id, call_message, call_id = await escalate_by_model(hub, agent, root, wire)
+        assert (await ask(agent, ada, "take"))[0] == 200
+        assert transport(await run_end(wire, run_id))["run-reason"] == "complete"
+        late = await answer(bob, run_id, call_message, call_id, "I can help!")
+        status, body = await post(agent, invocation(late, CHANNEL))
+        assert (status, body["error"]["code"]) == (409, 40933)
+        assert body["error"]["message"] == (
+            "this request for a human no longer waits: it was taken-over by ada"
+        )

@@ -118,6 +118,7 @@ class AgentService:
     async def start(self) -> None:
         """Connect, then end the turns a killed predecessor left open (§7.14)."""
         await wait_connected(self.realtime, 15)
+        await self.handover.start()  # the desk first: it says which sessions have a state
         for session_name, run_ids in self.ledger.open_runs().items():
             try:
                 served = await self._session(session_name)
@@ -126,7 +127,6 @@ class AgentService:
                     self.ledger.forget(session_name, run_id)
             except Exception:
                 log.exception("could not end orphaned runs of %s", session_name)
-        await self.handover.start()
 
     async def stop(self, reason: str = "agent shutting down") -> None:
         """End every turn in flight with `error` (reason), leave presence, close."""
@@ -320,9 +320,9 @@ class AgentService:
                 handover=watch.view,
             )
             served = ServedSession(name, agent)
+            await self.handover.attached(served)  # first: presence then tells its state
             await agent.channel.presence.enter(self._presence_data(name, "idle"))
             await agent.channel.presence.subscribe(lambda _m: self._on_presence(served))
-            await self.handover.attached(served)
             self.sessions[name] = served
             self._on_presence(served)
             self._presence_changed(name)
