@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.agent.test_callers import CHANNEL as CALLERS
+from tests.agent.test_callers import agent_on, call, token
 from tests.agent.test_service import agent_settings, run_end, text_answer
 from tests.fakes.openai_server import (
     Event,
@@ -544,3 +546,26 @@ async def test_an_answer_to_an_escalation_that_was_taken_over_is_refused_40933(
         assert body["error"]["message"] == (
             "this request for a human no longer waits: it was taken-over by ada"
         )
+
+
+async def test_only_the_requests_publisher_may_post_it_with_their_token(
+    hub: HubEndpoint, tmp_path: Path
+) -> None:
+    """Beyond loopback every caller shows an Ably token (agent/callers.py): an operator's
+    request is posted with the operator's token; anyone else's is refused 40302 and decides
+    nothing."""
+    wire = await recorder(hub, CALLERS)
+    ada = await Client.connect(hub, CALLERS, "ada")
+    async with agent_on(hub, tmp_path, operators="ada") as agent:
+        request_id = await request(ada, "take")
+        body = {"requestId": request_id, "sessionName": CALLERS}
+        bob = token(hub, "bob")
+        status, got, _ = await call(agent, "POST", "/api/handover", bearer=bob, body=body)
+        assert (status, got["error"]["code"]) == (403, 40302)
+        status, got, _ = await call(agent, "POST", "/api/handover", body=body)
+        assert (status, got["error"]["code"]) == (401, 40101)
+        assert snapshots(wire) == []
+        status, got, _ = await call(
+            agent, "POST", "/api/handover", bearer=token(hub, "ada"), body=body
+        )
+        assert status == 200 and got["state"]["control"]["operator"] == "ada"
