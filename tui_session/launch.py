@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from tui_session import paths, sessions
+from tui_session.access import Access, for_settings
 from tui_session.config import ClientSettings, Settings
-from tui_session.hub.auth import read_root_key
 from tui_session.protocol.desk import Thresholds
 from tui_session.sessions import JoinCommand
 from tui_session.transport.client import ClientSession
@@ -184,21 +184,18 @@ def ensure_local_server(launch: Launch, *, config: Path | None) -> Launch:
     return replace(launch, started_server=command, server_pid=process.pid)
 
 
-def hub_key(settings: Settings) -> str | None:
-    """The local hub's root key, read from its data dir (never created here: the hub writes
-    it at its first start); None for Ably's cloud, which uses the client's own credentials."""
-    if settings.client.endpoint != "local":
-        return None
-    try:
-        return read_root_key(settings.hub.data_dir)
-    except (OSError, ValueError) as err:
-        raise LaunchError(f"cannot read the hub's key from {settings.hub.data_dir}: {err}") from err
-
-
-async def agent_info(settings: Settings) -> AgentInfo:
-    """What the agent service says about itself (`/health`); when it cannot be reached, what
-    this machine's config says (the same file, for a local agent)."""
-    found = await fetch_agent_info(settings.client.agent_url)
+async def agent_info(settings: Settings, access: Access) -> AgentInfo:
+    """What the agent service says about itself (`/health`: whose handover snapshots to
+    trust, the operators, the desk channel); when it cannot be reached, what this machine's
+    config says (the same file, for a local agent)."""
+    found = None
+    if access.agent_url:
+        http = access.http()
+        try:
+            found = await fetch_agent_info(access.agent_url, http=http)
+        finally:
+            if http is not None:
+                await http.close()
     if found is not None:
         return found
     agent = settings.agent
@@ -207,38 +204,48 @@ async def agent_info(settings: Settings) -> AgentInfo:
 
 
 def session_factory(
-    settings: Settings, *, role: str = "user", initial_messages: int | None = None
+    settings: Settings,
+    *,
+    role: str = "user",
+    access: Access | None = None,
+    initial_messages: int | None = None,
 ) -> SessionFactory:
-    """Opens the realtime client and the ClientSession on the app's event loop. `role`
+    """Opens the realtime client and the ClientSession on the app's event loop, reaching the
+    session as `access` says (default: the local hub; see tui_session/access.py). `role`
     "operator": opened from the desk or with `chat --operator` (docs/handover.md)."""
-    from tui_session.transport.connect import realtime_from_settings
-
     client = settings.client
-    key = hub_key(settings)
+    if access is None:
+        access = for_settings(settings, hub_elsewhere=False)
     extra = {"initial_messages": initial_messages} if initial_messages else {}
 
     async def factory(channel_name: str) -> OpenSession:
-        agent = await agent_info(settings)
-        realtime = realtime_from_settings(settings, client.user, hub_key=key)
+        agent = await agent_info(settings, access)
+        realtime = access.realtime(client.user, channel_name)
+        http = access.http()
         owned = _owned_path(settings, channel_name, client.device)
         try:
             session = await ClientSession.connect(
                 realtime,
                 channel_name,
-                agent_url=client.agent_url,
+                agent_url=access.agent_url,
                 device=client.device,
                 role=role,
+                http=http,
                 owned_inputs_path=owned,
                 agent=agent,
                 **extra,
             )
         except BaseException:
             await realtime.close()
+            if http is not None:
+                await http.close()
             raise
 
         async def close() -> None:
             await session.close()
             await realtime.close()
+            if http is not None:
+                await http.close()
 
         return OpenSession(session, close)
 
@@ -256,18 +263,15 @@ def _owned_path(settings: Settings, channel_name: str, device: str) -> Path:
     return Path(settings.hub.data_dir) / "owned-inputs" / f"{safe}.ids"
 
 
-def desk_factory(settings: Settings) -> DeskFactory:
+def desk_factory(settings: Settings, access: Access) -> DeskFactory:
     """Opens the realtime client and the desk's `DeskFeed` on the app's event loop, on the
     desk channel the agent names (`agent.desk_channel`)."""
-    from tui_session.transport.connect import realtime_from_settings
-
     client = settings.client
-    key = hub_key(settings)
 
     async def factory(listener: Any) -> OpenDesk:
-        agent = await agent_info(settings)
+        agent = await agent_info(settings, access)
         channel = agent.desk_channel or settings.agent.desk_channel
-        realtime = realtime_from_settings(settings, client.user, hub_key=key)
+        realtime = access.realtime(client.user, channel)
         try:
             feed = await DeskFeed.connect(
                 realtime, channel, device=client.device, agent=agent, listener=listener
@@ -285,12 +289,14 @@ def desk_factory(settings: Settings) -> DeskFactory:
     return factory
 
 
-def desk_options(launch: Launch, thresholds: Thresholds) -> DeskOptions:
+def desk_options(launch: Launch, access: Access, thresholds: Thresholds) -> DeskOptions:
     """`tui-session desk`: its rows open sessions as an operator, with their whole context."""
     settings = launch.settings
     return DeskOptions(
-        factory=desk_factory(settings),
-        open_session=session_factory(settings, role="operator", initial_messages=WHOLE_CONTEXT),
+        factory=desk_factory(settings, access),
+        open_session=session_factory(
+            settings, role="operator", access=access, initial_messages=WHOLE_CONTEXT
+        ),
         chat=chat_options(launch),
         thresholds=thresholds,
     )

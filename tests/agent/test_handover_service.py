@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.agent.test_callers import CHANNEL as CALLERS
+from tests.agent.test_callers import agent_on, call, token
 from tests.agent.test_service import agent_settings, run_end, text_answer
 from tests.fakes.openai_server import (
     Event,
@@ -31,6 +33,7 @@ from tests.support.handover import (
     post_handover,
     request,
     request_human_call,
+    runs_answering,
     send_reply,
     snapshot_event,
     snapshots,
@@ -379,7 +382,7 @@ async def test_hand_back_answers_the_newest_prompt_with_the_operators_reply_in_c
         status, body = await ask(agent, ada, "return")
         assert status == 200 and body["state"]["event"]["kind"] == "handed-back"
         request = await model.wait_request(1)
-        runs = wire.tree().runs_for_input(second)
+        runs = await runs_answering(wire, second_event)
         assert [r.client_id for r in runs] == ["root"]  # root's turn, answered by the agent
         assert transport(await run_end(wire, runs[0].run_id))["run-reason"] == "complete"
         back = await desk.until(second_item, "resolved")
@@ -428,11 +431,7 @@ async def test_control_returns_by_itself_when_the_operator_is_gone_for_the_grace
         await status_becomes(root, "idle")
         control = await desk.until(item_id("control", CHANNEL, str(since)), "resolved")  # type: ignore[arg-type]
         assert (control.resolution, control.resolved_by) == ("lapsed", "ada")
-        runs = wire.tree().runs_for_input(
-            next(m for m in wire.named("ai-input") if transport(m)["event-id"] == held)["extras"][
-                "ai"
-            ]["transport"]["codec-message-id"]
-        )
+        runs = await runs_answering(wire, held)
         assert len(runs) == 1, "the held prompt is answered by the agent after the lapse"
         assert transport(await run_end(wire, runs[0].run_id))["run-reason"] == "complete"
 
@@ -482,3 +481,91 @@ async def test_cancelling_an_escalated_turn_withdraws_it(hub: HubEndpoint, tmp_p
         assert (item.resolution, item.resolved_by) == ("withdrawn", "root")
         assert transport(await run_end(wire, run_id))["run-reason"] == "cancelled"
         await status_becomes(root, "idle")
+
+
+async def test_a_turn_waiting_for_an_approval_and_a_human_waits_until_both_answered(
+    hub: HubEndpoint, model: FakeOpenAI, tmp_path: Path
+) -> None:
+    """A mixed suspension: the approval alone resumes the turn only to suspend it again,
+    with no model pass, until an operator answers the request for a human."""
+    wire, desk = await recorder(hub, CHANNEL), await Desk.watch(hub)
+    root = await Client.connect(hub, CHANNEL, "root")
+    ada = await Client.connect(hub, CHANNEL, "ada")
+    delete = responses_function_call("fc_d", "call_d", "delete_files", ['{"paths": ["a.txt"]}'])
+    human = responses_function_call(
+        "fc_h", "call_h", "request_human", ['{"reason": "refund"}'], output_index=1
+    )
+    model.script(
+        [Event(response_created()), *map(Event, delete + human), Event(response_completed())]
+    )
+    model.script(text_answer(["Deleted, and a human approved the refund."]))
+    async with running_agent(hub, agent_settings(model, operators="ada"), tmp_path) as agent:
+        _, event_id = await root.prompt("delete a.txt and get me a human for my refund")
+        run_id = (await post(agent, invocation(event_id, CHANNEL)))[1]["runId"]
+        await snapshot_event(wire, "escalated")
+        await status_becomes(root, "waiting for a human")
+        call_message, _, _ = request_human_call(wire, run_id)
+        approval_key = item_id("approval", CHANNEL, "call_d")  # type: ignore[arg-type]
+        await desk.until(approval_key, "open")
+
+        approval = await root.approve(call_message, run_id, "call_d")
+        assert (await post(agent, invocation(approval, CHANNEL)))[0] == 200
+        decided = await desk.until(approval_key, "resolved")
+        assert (decided.resolution, decided.resolved_by) == ("approved", "root")
+        suspends = lambda m: [x for x in m if x["name"] == "ai-run-suspend"]  # noqa: E731
+        await wire.wait_for(lambda m: len(suspends(m)) == 2)
+        assert len(model.requests) == 1, "suspended again without a model pass"
+        assert wire.run_end(run_id) is None
+
+        event = await answer(ada, run_id, call_message, "call_h", "Refund approved.")
+        assert (await post(agent, invocation(event, CHANNEL)))[0] == 200
+        assert transport(await run_end(wire, run_id))["run-reason"] == "complete"
+    outputs = {
+        i["call_id"]: i["output"]
+        for i in model.requests[1].body["input"]
+        if i["type"] == "function_call_output"
+    }
+    assert outputs["call_h"] == answer_output("ada", "Refund approved.")
+    assert outputs["call_d"].startswith("Simulated: approved deletion of 1 file(s): a.txt.")
+
+
+async def test_an_answer_to_an_escalation_that_was_taken_over_is_refused_40933(
+    hub: HubEndpoint, tmp_path: Path
+) -> None:
+    wire = await recorder(hub, CHANNEL)
+    root = await Client.connect(hub, CHANNEL, "root")
+    ada = await present(await Client.connect(hub, CHANNEL, "ada"), "operator")
+    bob = await Client.connect(hub, CHANNEL, "bob")
+    async with running_agent(hub, demo_settings(operators="ada,bob"), tmp_path) as agent:
+        run_id, call_message, call_id = await escalate_by_model(hub, agent, root, wire)
+        assert (await ask(agent, ada, "take"))[0] == 200
+        assert transport(await run_end(wire, run_id))["run-reason"] == "complete"
+        late = await answer(bob, run_id, call_message, call_id, "I can help!")
+        status, body = await post(agent, invocation(late, CHANNEL))
+        assert (status, body["error"]["code"]) == (409, 40933)
+        assert body["error"]["message"] == (
+            "this request for a human no longer waits: it was taken-over by ada"
+        )
+
+
+async def test_only_the_requests_publisher_may_post_it_with_their_token(
+    hub: HubEndpoint, tmp_path: Path
+) -> None:
+    """Beyond loopback every caller shows an Ably token (agent/callers.py): an operator's
+    request is posted with the operator's token; anyone else's is refused 40302 and decides
+    nothing."""
+    wire = await recorder(hub, CALLERS)
+    ada = await Client.connect(hub, CALLERS, "ada")
+    async with agent_on(hub, tmp_path, operators="ada") as agent:
+        request_id = await request(ada, "take")
+        body = {"requestId": request_id, "sessionName": CALLERS}
+        bob = token(hub, "bob")
+        status, got, _ = await call(agent, "POST", "/api/handover", bearer=bob, body=body)
+        assert (status, got["error"]["code"]) == (403, 40302)
+        status, got, _ = await call(agent, "POST", "/api/handover", body=body)
+        assert (status, got["error"]["code"]) == (401, 40101)
+        assert snapshots(wire) == []
+        status, got, _ = await call(
+            agent, "POST", "/api/handover", bearer=token(hub, "ada"), body=body
+        )
+        assert status == 200 and got["state"]["control"]["operator"] == "ada"

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 
 from tests.support.hub import HubEndpoint
-from tests.transport.agent_helpers import Client, Wire, publish, recorder
+from tests.transport.agent_helpers import Client, Wire, publish, recorder, transport
 from tui_session.agent.launch import RunningAgent
 from tui_session.protocol import InputHeaders, tool_result
 from tui_session.protocol.desk import DeskFold, DeskItem
@@ -113,6 +113,20 @@ def request_human_call(wire: Wire, run_id: str) -> tuple[str, str, dict[str, Any
             if item["type"] == "function_call" and item["name"] == "request_human":
                 return cmid, item["call_id"], item
     raise AssertionError(f"no request_human call in run {run_id}")
+
+
+async def runs_answering(wire: Wire, event_id: str, timeout: float = 20.0) -> list[Any]:
+    """Wait until some run answers the input with this event id; its runs."""
+
+    def runs() -> list[Any]:
+        cmids = [
+            transport(m)["codec-message-id"]
+            for m in wire.named("ai-input")
+            if transport(m).get("event-id") == event_id
+        ]
+        return wire.tree().runs_for_input(cmids[0]) if cmids else []
+
+    return await wire.wait_for(lambda _m: runs(), timeout)
 
 
 class Desk:

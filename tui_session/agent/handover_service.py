@@ -79,6 +79,7 @@ log = logging.getLogger(__name__)
 SNAPSHOT = "snapshot"  # ledger key: a snapshot of this session exists (page back for it)
 ATTENTION = "attention"  # ledger key: its state is not the default (serve it after a restart)
 _APPROVAL_RESOLUTION = {True: "approved", False: "denied"}
+_SNAPSHOT_KINDS = frozenset({DeskKind.ESCALATION, DeskKind.CONTROL, DeskKind.WAITING})
 
 
 def now_ms() -> int:
@@ -182,8 +183,9 @@ class HandoverService:
         return state.watch
 
     async def attached(self, served: Served) -> None:
-        """The service attached and entered presence: read presence, page back to the newest
-        snapshot if one exists, settle what ended meanwhile, restore the lapse timer."""
+        """The service attached (and enters presence next, with the state this restores): read
+        presence, page back to the newest snapshot if one exists (the ledger or the desk says
+        so), settle what ended meanwhile, restore the lapse timer."""
         state = self._state(served.name)
         state.served = served
         state.watch.observed_since_ms = now_ms()
@@ -191,7 +193,8 @@ class HandoverService:
         await channel.presence.subscribe(lambda _m: self._presence_event(served))
         await channel.presence.get()
         self._presence_event(served)
-        if SNAPSHOT in self.ledger.open_runs().get(served.name, []):
+        known = SNAPSHOT in self.ledger.open_runs().get(served.name, [])
+        if known or any(i.kind in _SNAPSHOT_KINDS for i in self.desk.items(channel=served.name)):
             while state.watch.view().snapshot_serial is None:
                 if not await served.agent.page_older():
                     break

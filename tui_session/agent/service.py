@@ -1,10 +1,12 @@
 """The agent service: HTTP routes, the sessions it serves, presence, and its turns' lifecycle.
 
 - `POST /api/chat` `{inputEventId, sessionName}` (the invocation of docs/wire.md §3.3):
-  locates the input on the channel, answers with the run's ids, and runs the turn in a task
+  checks the caller (`callers.py`: its Ably token, and that the input is its own), locates
+  the input on the channel, answers with the run's ids, and runs the turn in a task
   (`turns.TurnDriver`).
-- `GET /api/token?clientId=`: a token request signed with the app key, bound to that clientId,
-  limited to session channels.
+- `GET /api/token?clientId=`: TokenDetails whose token is an Ably JWT signed with the app key,
+  bound to that clientId, limited to session channels, for this machine's terminals and
+  `agent.auth_secret` holders.
 - `POST /api/handover` `{requestId, sessionName}`: an operator's take over or hand back, read
   from the channel and decided by `handover_service.py` (docs/handover.md).
 - `GET /health`: version, model, counts, and what a client needs for the handover (the
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
 import time
@@ -29,6 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from tui_session import __version__, sessions
+from tui_session.agent.callers import Caller, CallerCheck
 from tui_session.agent.escalation import HandledByOperator, Refusal
 from tui_session.agent.handover_service import HandoverService
 from tui_session.agent.ledger import RunLedger
@@ -38,6 +40,7 @@ from tui_session.agent.orphans import end_open_run
 from tui_session.agent.tools import ToolSpec
 from tui_session.agent.turns import Turn, TurnDriver
 from tui_session.config import AgentSettings
+from tui_session.credentials.errors import AuthError
 from tui_session.protocol import ErrorCode, ProtocolError, RunReason, parse_invocation
 from tui_session.transport.agent import AgentSession
 from tui_session.transport.follower import wait_connected
@@ -48,7 +51,7 @@ CLIENT_CAPABILITY = {sessions.ALL_CHANNELS: ["publish", "subscribe", "presence",
 TOO_MANY_RUNS = 42910  # HTTP 429, an Ably-style code for "rate limit"
 PRESENCE_DEBOUNCE_S = 0.2
 
-TokenRequester = Callable[[str], Awaitable[dict[str, Any]]]
+TokenIssuer = Callable[[str], dict[str, Any]]  # clientId -> TokenDetails with an Ably JWT
 
 
 @dataclass
@@ -82,13 +85,15 @@ class AgentService:
         ledger: RunLedger,
         handover_ledger: RunLedger,
         notifier: PushNotifier,
-        token_requester: TokenRequester | None = None,
+        callers: CallerCheck,
+        token_issuer: TokenIssuer | None = None,
     ) -> None:
         self.settings = settings
         self.realtime = realtime
         self.backend = backend
         self.ledger = ledger
-        self.token_requester = token_requester
+        self.callers = callers
+        self.token_issuer = token_issuer
         self.driver = TurnDriver(backend, tools, self._on_turn_status)
         self.sessions: dict[str, ServedSession] = {}
         self._session_locks: dict[str, asyncio.Lock] = {}
@@ -118,6 +123,7 @@ class AgentService:
     async def start(self) -> None:
         """Connect, then end the turns a killed predecessor left open (§7.14)."""
         await wait_connected(self.realtime, 15)
+        await self.handover.start()  # the desk first: it says which sessions have a state
         for session_name, run_ids in self.ledger.open_runs().items():
             try:
                 served = await self._session(session_name)
@@ -126,7 +132,6 @@ class AgentService:
                     self.ledger.forget(session_name, run_id)
             except Exception:
                 log.exception("could not end orphaned runs of %s", session_name)
-        await self.handover.start()
 
     async def stop(self, reason: str = "agent shutting down") -> None:
         """End every turn in flight with `error` (reason), leave presence, close."""
@@ -158,33 +163,24 @@ class AgentService:
 
     # ---- HTTP ------------------------------------------------------------------------------
 
-    def _authorised(self, request: web.Request) -> web.Response | None:
-        secret = self.settings.auth_secret
-        if secret:
-            if request.headers.get("Authorization", "") != f"Bearer {secret}":
-                return _error(401, 40101, "this agent service needs Authorization: Bearer <secret>")
-            return None
-        remote = request.remote or ""
-        try:
-            loopback = ipaddress.ip_address(remote).is_loopback
-        except ValueError:
-            loopback = remote in ("", "localhost")
-        if not loopback:
-            return _error(
-                403, 40300, "this agent service answers only this machine; set agent.auth_secret"
-            )
-        return None
+    def _caller(self, request: web.Request) -> Caller:
+        return self.callers.identify(request.headers, request.remote)
 
     async def handle_chat(self, request: web.Request) -> web.Response:
-        refused = self._authorised(request)
-        if refused is not None:
-            return refused
+        try:
+            caller = self._caller(request)
+        except AuthError as exc:
+            return _refused(exc)
         try:
             body = json.loads(await request.read() or b"null")
             parse_invocation(body)
         except (ValueError, ProtocolError) as exc:
             return _error(400, 40000, f"bad invocation body: {_reason(exc)}")
         session_name = body["sessionName"]
+        try:
+            await self.callers.authorise_prompt(caller, session_name)
+        except AuthError as exc:
+            return _refused(exc)
         served = await self._served_or_error(session_name)
         if isinstance(served, web.Response):
             return served
@@ -201,8 +197,10 @@ class AgentService:
                 body,
                 on_steer=self._on_steer,
                 trigger_deadline_s=self.settings.trigger_deadline_s,
-                check_trigger=lambda trigger: self.handover.admit(session_name, trigger),
+                check_trigger=lambda trigger: self._admit(caller, session_name, trigger),
             )
+        except AuthError as exc:
+            return _refused(exc)
         except HandledByOperator as handled:  # docs/handover.md: the operator answers
             await self.handover.prompt_held(served, handled.trigger)
             return web.json_response(handled.body(), status=202)
@@ -237,9 +235,10 @@ class AgentService:
     async def handle_handover(self, request: web.Request) -> web.Response:
         """`POST /api/handover {requestId, sessionName}`: the operator's `handover.request`
         was published first; the agent reads it from the channel (docs/handover.md)."""
-        refused = self._authorised(request)
-        if refused is not None:
-            return refused
+        try:
+            caller = self._caller(request)
+        except AuthError as exc:
+            return _refused(exc)
         try:
             body = json.loads(await request.read() or b"null")
             request_id, session_name = body["requestId"], body["sessionName"]
@@ -249,24 +248,39 @@ class AgentService:
                 raise ValueError("sessionName must be a non-empty string")
         except (ValueError, TypeError, KeyError) as exc:
             return _error(400, 40000, f"bad handover body: {exc}")
-        served = await self._served_or_error(session_name)
-        if isinstance(served, web.Response):
-            return served
-        status, answer = await self.handover.handle_request(served, request_id)
+        try:
+            await self.callers.authorise_prompt(caller, session_name)
+            served = await self._served_or_error(session_name)
+            if isinstance(served, web.Response):
+                return served
+            # the caller must be the request's publisher (whose clientId the hub verified)
+            status, answer = await self.handover.handle_request(
+                served, request_id, lambda by: self.callers.check_author(caller, by)
+            )
+        except AuthError as exc:
+            return _refused(exc)
         return web.json_response(answer, status=status)
 
+    def _admit(self, caller: Caller, session_name: str, trigger: Any) -> None:
+        """The trigger a POST names: the caller's own (callers.py), and the agent's to answer
+        (not while an operator is in control; an escalation's answer only from an operator)."""
+        self.callers.check_author(caller, trigger.client_id)
+        self.handover.admit(session_name, trigger)
+
     async def handle_token(self, request: web.Request) -> web.Response:
-        refused = self._authorised(request)
-        if refused is not None:
-            return refused
+        """TokenDetails carrying an Ably JWT for `clientId` (what an SDK's authUrl accepts)."""
+        try:
+            self.callers.authorise_token_request(self._caller(request))
+        except AuthError as exc:
+            return _refused(exc)
         client_id = request.query.get("clientId", "").strip()
         if not client_id or client_id == "*":
             return _error(400, 40000, "clientId is required (and may not be '*')")
         if self.token_client_ids and client_id not in self.token_client_ids:
             return _error(403, 40160, f"no tokens are issued for clientId {client_id!r}")
-        if self.token_requester is None:
+        if self.token_issuer is None:
             return _error(501, 40000, "this agent service issues no tokens")
-        return web.json_response(await self.token_requester(client_id))
+        return web.json_response(self.token_issuer(client_id))
 
     async def handle_health(self, _request: web.Request) -> web.Response:
         return web.json_response(
@@ -320,9 +334,9 @@ class AgentService:
                 handover=watch.view,
             )
             served = ServedSession(name, agent)
+            await self.handover.attached(served)  # first: presence then tells its state
             await agent.channel.presence.enter(self._presence_data(name, "idle"))
             await agent.channel.presence.subscribe(lambda _m: self._on_presence(served))
-            await self.handover.attached(served)
             self.sessions[name] = served
             self._on_presence(served)
             self._presence_changed(name)
@@ -434,6 +448,13 @@ def _is_user_device(data: Any) -> bool:
 
 def _reason(exc: Exception) -> str:
     return exc.args[-1] if isinstance(exc, ProtocolError) and exc.args else str(exc)
+
+
+def _refused(exc: AuthError) -> web.Response:
+    response = _error(exc.status, exc.code, exc.message)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="tui-session agent"'
+    return response
 
 
 def _error(status: int, code: int, message: str) -> web.Response:
