@@ -13,8 +13,10 @@ import os
 import time
 from collections.abc import Callable
 
-from textual.app import App
+from textual import constants, events
+from textual.app import WINDOWS, App
 from textual.binding import Binding
+from textual.driver import Driver
 
 from tui_session.config import Settings
 from tui_session.transport.client import ClientSession
@@ -35,6 +37,8 @@ class ChatApp(App[None]):
     BINDINGS = [
         Binding("f10", "back_to_desk", "Desk", id="app.desk", tooltip="Back to the desk"),
     ]
+    # Set by the driver's probe (tui/keyboard.py): shift+enter arrives as itself.
+    kitty_keyboard = False
 
     def __init__(
         self,
@@ -68,8 +72,21 @@ class ChatApp(App[None]):
             raise LookupError("no session is open on the desk")
         return chat
 
+    def get_driver_class(self) -> type[Driver]:
+        if WINDOWS or constants.DRIVER:
+            return super().get_driver_class()
+        from .keyboard import ChatDriver
+
+        return ChatDriver
+
     def on_mount(self) -> None:
         self.push_screen(self.desk or self.chat)
+
+    async def on_event(self, event: events.Event) -> None:
+        typing = isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded
+        if typing and isinstance(self.screen, ChatScreen):
+            self.screen.take_typing(event)  # before Textual forwards it to the focused widget
+        await super().on_event(event)
 
     async def on_unmount(self) -> None:
         if self.desk is not None:
