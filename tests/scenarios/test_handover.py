@@ -7,6 +7,8 @@ with the names they would read.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -204,3 +206,45 @@ def test_the_title_and_a_notification_are_bytes_the_terminal_receives(
     root.press("focus-in")
     assert root.quit() == 0
     assert root.raw.rindex(b"\x1b[23;0t") > root.raw.rindex(b"\x1b]2;")  # restored at exit
+
+
+def test_inside_tmux_the_notification_passes_through_to_the_outer_terminal(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    """The chat runs in a pane of a private tmux server (`allow-passthrough on`, focus events
+    on), whose client runs in our terminal: the app wraps its OSC 9 for passthrough and the
+    outer terminal receives it unwrapped; the title names the pane."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    socket = str(tmp_path / "tmux.sock")
+    conf = tmp_path / "tmux.conf"
+    conf.write_text("set -g allow-passthrough on\nset -g focus-events on\nset -g status off\n")
+    tmux = ["tmux", "-S", socket, "-f", str(conf)]
+    env = {**scenario.server.env, "LC_TERMINAL": "iTerm2"}  # the outer terminal: iTerm2
+    chat = [TUI_SESSION, "chat", "--session", scenario.session, "--user", "root"]
+    outer = Terminal("tmux", [*tmux, "new-session", "-s", "t", *chat], env=env, cwd=str(tmp_path))
+    scenario.terminals.append(outer)
+    try:
+        outer.wait_for("● connected")
+        session = scenario.session
+
+        def pane_title() -> str:
+            shown = subprocess.run(
+                [*tmux, "display-message", "-p", "-t", "t", "#{pane_title}"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+            return shown.stdout.strip()
+
+        assert pane_title() == f"{session} · tui-session"
+        send(outer, "tell me about durable sessions")
+        outer.press("focus-out")
+        note = f"\x1b]9;{session}: your turn ended (complete)\x07".encode()
+        outer.wait_raw(note, timeout=QUOTE_TIMEOUT_S)
+        assert b"\x1bPtmux;" not in outer.raw  # tmux unwrapped it
+        outer.press("focus-in")
+        assert outer.quit() == 0  # the app, then its tmux session, ends
+    finally:
+        subprocess.run([*tmux, "kill-server"], check=False, timeout=10)
