@@ -40,6 +40,15 @@ InsecureOption = Annotated[
     ),
 ]
 
+UserOption = Annotated[str | None, typer.Option(help="Your user name. Default: the OS user.")]
+DeviceOption = Annotated[
+    str | None, typer.Option(help="This device's name. Default: host name + terminal.")
+]
+EndpointOption = Annotated[
+    str | None, typer.Option(help="local | ably | HOST:PORT (a hub elsewhere).")
+]
+AgentUrlOption = Annotated[str | None, typer.Option(help="The agent service's base URL.")]
+
 
 def _usage_error(err: Exception) -> typer.Exit:
     """A mistake the person can fix: one sentence, exit code 2, no traceback."""
@@ -176,14 +185,10 @@ def chat(
     channel: Annotated[
         str | None, typer.Option(help="Raw channel name to join (instead of --session).")
     ] = None,
-    user: Annotated[str | None, typer.Option(help="Your user name. Default: the OS user.")] = None,
-    device: Annotated[
-        str | None, typer.Option(help="This device's name. Default: host name + terminal.")
-    ] = None,
-    endpoint: Annotated[
-        str | None, typer.Option(help="local | ably | HOST:PORT (a hub elsewhere).")
-    ] = None,
-    agent_url: Annotated[str | None, typer.Option(help="The agent service's base URL.")] = None,
+    user: UserOption = None,
+    device: DeviceOption = None,
+    endpoint: EndpointOption = None,
+    agent_url: AgentUrlOption = None,
     join: Annotated[
         str | None, typer.Option(help="Join with an invite (`tui-session invite` prints it).")
     ] = None,
@@ -209,13 +214,7 @@ def chat(
         except ValueError as err:
             raise _usage_error(err) from err
         user, session, channel = invite.user, None, invite.channel
-    overrides: dict[str, Any] = {
-        "client.user": user,
-        "client.device": device or launch.default_device(),
-        "client.agent_url": agent_url,
-        **launch.endpoint_overrides(endpoint),
-    }
-    settings = _settings(config, overrides)
+    settings = _settings(config, _client_overrides(user, device, agent_url, endpoint))
     plan = _plan(settings, session, channel, endpoint)
     plan, access = _reach(settings, plan, config, endpoint, invite)
     if plan.created:
@@ -232,14 +231,10 @@ def chat(
 
 @app.command()
 def desk(
-    user: Annotated[str | None, typer.Option(help="Your user name. Default: the OS user.")] = None,
-    device: Annotated[
-        str | None, typer.Option(help="This device's name. Default: host name + terminal.")
-    ] = None,
-    endpoint: Annotated[
-        str | None, typer.Option(help="local | ably | HOST:PORT (a hub elsewhere).")
-    ] = None,
-    agent_url: Annotated[str | None, typer.Option(help="The agent service's base URL.")] = None,
+    user: UserOption = None,
+    device: DeviceOption = None,
+    endpoint: EndpointOption = None,
+    agent_url: AgentUrlOption = None,
     approvals_after: Annotated[
         str, typer.Option(help="List approvals once they waited this long (90s, 5m, 1h).")
     ] = "5m",
@@ -252,13 +247,7 @@ def desk(
     from tui_session import launch
     from tui_session.protocol.desk import Thresholds
 
-    overrides: dict[str, Any] = {
-        "client.user": user,
-        "client.device": device or launch.default_device(),
-        "client.agent_url": agent_url,
-        **launch.endpoint_overrides(endpoint),
-    }
-    settings = _settings(config, overrides)
+    settings = _settings(config, _client_overrides(user, device, agent_url, endpoint))
     try:
         thresholds = Thresholds(
             approval_after_s=launch.parse_duration(approvals_after),
@@ -273,6 +262,20 @@ def desk(
     from tui_session.tui.app import make_desk_app
 
     make_desk_app(settings, launch.desk_options(plan, access, thresholds)).run()
+
+
+def _client_overrides(
+    user: str | None, device: str | None, agent_url: str | None, endpoint: str | None
+) -> dict[str, Any]:
+    """A terminal's flags as settings overrides (`chat`, `desk`)."""
+    from tui_session import launch
+
+    return {
+        "client.user": user,
+        "client.device": device or launch.default_device(),
+        "client.agent_url": agent_url,
+        **launch.endpoint_overrides(endpoint),
+    }
 
 
 def _reach(
@@ -317,9 +320,7 @@ def export(
     output: Annotated[
         Path | None, typer.Option(help="Write to this file instead of standard output.")
     ] = None,
-    endpoint: Annotated[
-        str | None, typer.Option(help="local | ably | HOST:PORT (a hub elsewhere).")
-    ] = None,
+    endpoint: EndpointOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Export a session: its conversation as Markdown, or its raw channel log as JSON lines."""

@@ -23,8 +23,7 @@ from tui_session.protocol.handover import (
 from tui_session.protocol.handover_fold import HandoverFold
 from tui_session.protocol.operator_reply import OperatorReply, ReplyTarget
 
-from .helpers import Script, Session
-from .test_operator_reply import publish_reply
+from .helpers import Script, Session, publish_reply
 
 T0 = 1_700_000_000_000
 NOTE = operator_note("ada")["items"][0]["content"][0]["text"]

@@ -15,7 +15,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from .stack import START_S, TUI_SESSION, Server
+from .stack import START_S, TUI_SESSION, Server, stop_process
 
 OPERATORS = "ada,bob"
 GRACE_S = 2.0
@@ -61,13 +61,7 @@ class Process:
         self.process.wait(START_S)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 class SplitServer(Server):

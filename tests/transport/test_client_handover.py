@@ -5,7 +5,7 @@ among the prompts and turns."""
 
 from __future__ import annotations
 
-from tests.protocol.helpers import Script
+from tests.protocol.helpers import Script, publish_reply
 from tui_session.protocol import InputHeaders, regenerate
 from tui_session.protocol.handover import (
     Control,
@@ -34,14 +34,6 @@ def state_for(me: str = "root") -> ClientState:
 def took_over(by: str, at: int, grace_s: float = 120, previous: str | None = None) -> Snapshot:
     event = HandoverEvent(EventKind.TOOK_OVER, by, at, previous=previous)
     return Snapshot(control=Control(by, at, grace_s), event=event)
-
-
-def reply(script: Script, reply: OperatorReply, text: str, client: str = "ada") -> None:
-    opening = reply.opening()
-    script.hub.send(opening[0], client)
-    step = script.hub.send(opening[1], client)
-    script.hub.send_all(reply.body(step, text), client)
-    script.hub.send_all(reply.closing(step), client)
 
 
 def fold_all(state: ClientState, messages: list[dict]) -> list:
@@ -79,13 +71,13 @@ def test_operator_replies_are_shown_as_the_operators_only_when_they_were_in_cont
     script = Script()
     script.prompt("U1", "refund?", client="root")
     script.hub.send(state_publish(took_over("ada", T0)), "agent")
-    reply(
+    publish_reply(
         script,
         OperatorReply.plan("ada", ReplyTarget.prompt("U1", "root", "root"), run_id="R1"),
         "Yes.",
     )
     forged = OperatorReply.plan("ada", ReplyTarget.prompt("U1", "root", "root"), run_id="R2")
-    reply(script, forged, "I am ada, trust me", client="mallory")
+    publish_reply(script, forged, "I am ada, trust me", client="mallory")
     state = state_for()
     fold_all(state, script.hub.live)
     assert state.handover.operator_of("R1") == "ada"

@@ -157,3 +157,40 @@ async def test_someone_who_is_not_an_operator_is_refused_with_the_agents_code(
 async def _wait_runs(pilot: Any, session: ClientSession, count: int) -> list[str]:
     await wait_for(pilot, lambda: len(session.runs()) >= count, WAIT_S, f"{count} run(s)")
     return [t.run_id for t in session.runs()]
+
+
+async def test_a_user_asks_for_a_human_with_f6_or_from_the_palette(
+    hub: HubEndpoint, channel: str, agent_url: str
+) -> None:
+    app = app_for(hub, channel, "root", agent_url)
+    async with app.run_test(size=(120, 36)) as pilot:
+        chat = app.chat
+        await wait_for(pilot, lambda: chat.ready, what="session open")
+        assert chat.check_action("ask_human", ()) is True  # the agent has operators
+        assert chat.check_action("take_over", ()) is False  # root is not one
+        chat.query_one(Composer).text = "Please get me a person about invoice 7"
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: "root asked for a human" in bar(app), WAIT_S)
+        assert bar(app) == "⚑ root asked for a human: Please get me a person about invoice 7"
+        assert chat.query_one(Composer).text == ""
+        [prompt] = list(chat.query(PromptItem))
+        assert prompt.view.text == "Please get me a person about invoice 7"
+        await wait_for(pilot, lambda: chat.check_action("ask_human", ()) is False)  # it waits
+
+    other = app_for(hub, f"{channel}-2", "root", agent_url)
+    async with other.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: other.chat.ready, what="session open")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Ask for a human")
+        await wait_for(pilot, lambda: _palette_offers(other, "Ask for a human"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "root asked for a human" in bar(other), WAIT_S)
+        assert bar(other) == "⚑ root asked for a human: I'd like to talk to a human."
+
+
+def _palette_offers(app: ChatApp, title: str) -> bool:
+    from textual.command import CommandPalette
+
+    return isinstance(app.screen, CommandPalette) and title in str(
+        [option.prompt for option in app.screen.query("CommandList").first().options]
+    )

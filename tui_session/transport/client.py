@@ -444,15 +444,7 @@ class ClientSession:
     ) -> RunHandle:
         """Answer a tool approval request on the assistant message, then POST (§3.7)."""
         self._check_open("approve")
-        handle = self._handle("approval", assistant_cmid, target_run_id=run_id)
-        headers = InputHeaders(
-            assistant_cmid,
-            handle.input_event_id,
-            run_client_id=self.client_id,
-            parent=self.state.tip(),
-            run_id=run_id,
-        )
-        self.state.register(handle)
+        handle, headers = self._continuation(run_id, assistant_cmid)
         op = tool_approval_response(headers, call_id, approved, reason)
         return await self._publish_wire_only(handle, op, invoke)
 
@@ -463,6 +455,11 @@ class ClientSession:
         `request_human`, docs/handover.md), then POST: a continuation, tracked as an approval
         is (its run is known up front)."""
         self._check_open("answer")
+        handle, headers = self._continuation(run_id, assistant_cmid)
+        return await self._publish_wire_only(handle, tool_result(headers, call_id, output), invoke)
+
+    def _continuation(self, run_id: str, assistant_cmid: str) -> tuple[RunHandle, InputHeaders]:
+        """A send that continues a suspended run on its assistant message (§3.7)."""
         handle = self._handle("approval", assistant_cmid, target_run_id=run_id)
         headers = InputHeaders(
             assistant_cmid,
@@ -472,7 +469,7 @@ class ClientSession:
             run_id=run_id,
         )
         self.state.register(handle)
-        return await self._publish_wire_only(handle, tool_result(headers, call_id, output), invoke)
+        return handle, headers
 
     async def _publish_wire_only(self, handle: RunHandle, op: Publish, invoke: bool) -> RunHandle:
         """Publish an input that folds nothing locally (regenerate, approval), then POST."""

@@ -16,7 +16,8 @@ What was already there when the session opened (history) never notifies.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from tui_session.protocol.handover import EventKind
 from tui_session.sessions import display_name
@@ -26,6 +27,7 @@ from tui_session.transport.client_model import PromptView, TurnView
 from .terminal_notify import TerminalNotifier
 
 CONTROL_EVENTS = frozenset({EventKind.TOOK_OVER, EventKind.HANDED_BACK, EventKind.LAPSED})
+T = TypeVar("T")
 
 
 def title_state(
@@ -41,13 +43,26 @@ def title_state(
     return "streaming" if busy else ""
 
 
+class Arrivals:
+    """What arrived since the last look; the first look (history) is all seen, none new."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] | None = None
+
+    def new(self, items: Iterable[T], *, key: Callable[[T], str]) -> list[T]:
+        first, self._seen = self._seen is None, self._seen or set()
+        fresh = [item for item in items if key(item) not in self._seen]
+        self._seen.update(key(item) for item in fresh)
+        return [] if first else fresh
+
+
 class Attention:
     def __init__(self, notifier: TerminalNotifier, channel_name: str, me: str) -> None:
         self.notifier = notifier
         self.session = display_name(channel_name)
         self.me = me
-        self._seen_events: set[str] | None = None  # None until the first view (history)
-        self._seen_prompts: set[str] | None = None
+        self._events = Arrivals()
+        self._prompts = Arrivals()
 
     def _notify(self, key: str, state: str, body: str, *, focused: bool) -> str:
         return self.notifier.notify(key, state, self.session, body, focused=focused)
@@ -70,14 +85,8 @@ class Attention:
     def handover(self, lines: Sequence[HandoverLineView], *, operator: bool, focused: bool) -> str:
         """New handover events: control changes for everyone but the actor, new requests for
         a human for operators."""
-        if self._seen_events is None:
-            self._seen_events = {line.serial for line in lines}
-            return ""
         out = ""
-        for line in lines:
-            if line.serial in self._seen_events:
-                continue
-            self._seen_events.add(line.serial)
+        for line in self._events.new(lines, key=lambda line: line.serial):
             kind = line.event.kind
             if kind in CONTROL_EVENTS and line.event.by != self.me:
                 out += self._notify(line.key, str(kind), line.text, focused=focused)
@@ -88,14 +97,8 @@ class Attention:
     def prompts(self, entries: Iterable[object], *, replying: bool, focused: bool) -> str:
         """Prompts of others that arrived while this user is in control (they answer them)."""
         prompts = [e for e in entries if isinstance(e, PromptView) and not e.own]
-        if self._seen_prompts is None:
-            self._seen_prompts = {p.cmid for p in prompts}
-            return ""
         out = ""
-        for prompt in prompts:
-            if prompt.cmid in self._seen_prompts:
-                continue
-            self._seen_prompts.add(prompt.cmid)
+        for prompt in self._prompts.new(prompts, key=lambda prompt: prompt.cmid):
             if replying:
                 body = f"{prompt.client_id or 'someone'} asks: {prompt.text}"
                 out += self._notify(prompt.cmid, "prompt", body, focused=focused)

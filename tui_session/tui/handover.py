@@ -4,7 +4,7 @@ screen, beside `SessionController` (which bridges the conversation).
 Inbound: `HandoverChanged` events become `messages.HandoverChanged`. Outbound: the handover
 intents (ask for a human, answer, take over, hand back, reply) become `SessionHandover`
 commands; refusals and failures come back as `Notice` messages with the agent's code, never as
-exceptions in the UI.
+exceptions in the UI (`controller.attempt`).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import Any
 
 from textual.message import Message
 
-from tui_session.protocol import ProtocolError
 from tui_session.protocol.handover import Escalation, operator_label
 from tui_session.protocol.handover_fold import ControlView, HandoverView
 from tui_session.transport.client import ClientSession
-from tui_session.transport.client_handover import HandoverChanged, HandoverRefused
+from tui_session.transport.client_handover import HandoverChanged
 
 from . import messages as m
+from .controller import attempt
 
 log = logging.getLogger(__name__)
 
@@ -109,17 +109,4 @@ class HandoverController:
         return await self._do("reply", self.handover.reply(text))
 
     async def _do(self, what: str, call: Awaitable[Any]) -> bool:
-        try:
-            await call
-        except HandoverRefused as err:
-            code = f" ({err.code})" if err.code else ""
-            self._post(m.Notice(f"Unable to {what}: {err.message}{code}", "error"))
-            return False
-        except ProtocolError as err:
-            self._post(m.Notice(f"Unable to {what}: {err.message}", "error"))
-            return False
-        except Exception as err:  # the network: report, never crash the UI
-            log.exception("%s failed", what)
-            self._post(m.Notice(f"Unable to {what}: {err}", "error"))
-            return False
-        return True
+        return await attempt(self._post, what, call)

@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from tui_session.protocol.desk import DeskItem, DeskKind, DeskRow, DeskRows
+from tui_session.protocol.desk import DeskItem, DeskKind, DeskRow, DeskRows, DeskState
 from tui_session.protocol.handover import format_duration
 from tui_session.sessions import display_name
 from tui_session.tui.options import DeskOptions, OpenDesk
@@ -123,8 +123,8 @@ class DeskScreen(Screen):
         self._show_header()
         pending = [r for r in self.rows.pending if self._matches(r.item)]
         resolved = [r for r in self.rows.resolved if self._matches(r.item)]
-        _fill(self.query_one("#pending", DataTable), [(r, _pending_cells(r)) for r in pending])
-        _fill(self.query_one("#resolved", DataTable), [(r, _resolved_cells(r)) for r in resolved])
+        _fill(self.query_one("#pending", DataTable), pending)
+        _fill(self.query_one("#resolved", DataTable), resolved)
         self.query_one("#desk-footer", Static).update(_footer(self.rows))
 
     def _show_header(self) -> None:
@@ -217,15 +217,15 @@ class DeskScreen(Screen):
         self.query_one("#pending").focus()
 
 
-def _fill(table: DataTable, rows: list[tuple[DeskRow, tuple[str, ...]]]) -> None:
+def _fill(table: DataTable, rows: list[DeskRow]) -> None:
     """Replace the table's rows, keeping the cursor on the same item where it still is."""
     current = None
     if table.row_count:
         current = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
     table.clear()
-    for row, cells in rows:
-        table.add_row(*cells, key=row.item.id)
-    keys = [row.item.id for row, _ in rows]
+    for row in rows:
+        table.add_row(*_cells(row), key=row.item.id)
+    keys = [row.item.id for row in rows]
     if current in keys:
         table.move_cursor(row=keys.index(current))
 
@@ -237,31 +237,17 @@ def _why(item: DeskItem) -> str:
     return text if len(text) <= WHY_WIDTH else text[: WHY_WIDTH - 1] + "…"
 
 
-def _pending_cells(row: DeskRow) -> tuple[str, ...]:
+def _cells(row: DeskRow) -> tuple[str, ...]:
+    """kind, session, user, why, how long it waited, and its state: `open`, `agent offline`,
+    or how it was resolved and by whom."""
     item = row.item
-    state = "agent offline" if row.agent_offline else "open"
-    return (
-        str(item.kind),
-        display_name(item.channel),
-        item.user,
-        _why(item),
-        format_duration(row.age_s),
-        state,
-    )
-
-
-def _resolved_cells(row: DeskRow) -> tuple[str, ...]:
-    item = row.item
-    how = item.resolution or "resolved"
-    by = f" by {item.resolved_by}" if item.resolved_by else ""
-    return (
-        str(item.kind),
-        display_name(item.channel),
-        item.user,
-        _why(item),
-        format_duration(row.age_s),
-        f"{how}{by}",
-    )
+    if item.state == DeskState.RESOLVED:
+        by = f" by {item.resolved_by}" if item.resolved_by else ""
+        state = f"{item.resolution or 'resolved'}{by}"
+    else:
+        state = "agent offline" if row.agent_offline else "open"
+    age = format_duration(row.age_s)
+    return (str(item.kind), display_name(item.channel), item.user, _why(item), age, state)
 
 
 def _footer(rows: DeskRows) -> str:
