@@ -35,6 +35,7 @@ class ChatOptions:
     session_name: str
     endpoint_label: str = "local hub"
     join: JoinCommand | None = None  # the join command is shown at start when given
+    read_only: bool = False  # a read-only invite: the header and the composer say so
     spinner: bool = True  # animate the active-turns spinner (off for snapshots)
     # notifications while the terminal is unfocused: "auto" (its own sequence), "bell", "off"
     # (client.notify); the title follows the session's state whatever this says

@@ -226,6 +226,7 @@ class ChatScreen(Screen):
         header = SessionHeader(id="header")
         header.session_name = self.options.session_name
         header.endpoint = self.options.endpoint_label
+        header.read_only = self.options.read_only
         yield header
         yield HandoverBar(id="handover")
         yield PresenceBar(id="presence")
@@ -235,7 +236,11 @@ class ChatScreen(Screen):
             yield WirePane(id="wire")
         yield Static("↓ new messages below (click, or scroll down)", id="unseen")
         yield ActiveTurnsStrip(spinner=self.options.spinner, id="active")
-        yield Composer(id="composer", kitty_keyboard=getattr(self.app, "kitty_keyboard", False))
+        yield Composer(
+            id="composer",
+            kitty_keyboard=getattr(self.app, "kitty_keyboard", False),
+            read_only=self.options.read_only,
+        )
         yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
@@ -494,7 +499,7 @@ class ChatScreen(Screen):
         """Which handover keys apply now (docs/handover.md): f6 where an operator can answer
         and the agent answers; f7 and alt+a for operators only."""
         handover = self.handover
-        if handover is None:
+        if handover is None or self.options.read_only:  # a read-only invite publishes nothing
             return dict.fromkeys(("ask_human", "take_over", "hand_back", "answer_human"), False)
         holder = handover.in_control()
         operator = handover.acts_as_operator
