@@ -184,13 +184,10 @@ def test_control_returns_to_the_agent_when_the_operators_only_terminal_dies(
 
 
 def test_the_title_and_a_notification_are_bytes_the_terminal_receives(
-    scenario: Scenario, tmp_path: Path
+    scenario: Scenario,
 ) -> None:
-    env = {**scenario.server.env, "TERM_PROGRAM": "iTerm.app"}  # a terminal that knows OSC 9
-    argv = [TUI_SESSION, "chat", "--session", scenario.session, "--user", "root"]
-    root = Terminal("root", argv, env=env, cwd=str(tmp_path))
-    scenario.terminals.append(root)
-    root.wait_for("● connected")
+    # a terminal that knows OSC 9 (iTerm2)
+    root = scenario.chat("root", user="root", env={"TERM_PROGRAM": "iTerm.app"})
     session = scenario.session
     root.wait_raw(b"\x1b[22;0t")  # the terminal's own title saved
     root.wait_raw(f"\x1b]2;{session} · tui-session\x07".encode())
