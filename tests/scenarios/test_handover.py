@@ -141,6 +141,8 @@ def test_a_killed_agent_comes_back_to_the_same_take_over_and_the_same_pending_re
 
     send(root, "Are you still there?")
     root.wait_for(shows("→ ada (operator)"), what="the restarted agent leaves it to ada")
+    late = scenario.chat("root-late", user="root", device="tablet", session=taken)
+    late.wait_for(lambda s: "⇄ ada (operator) in control" in bar(s), what="a late joiner sees it")
 
     answerer = scenario.chat("ada-answers", user="ada", device="desk")
     answerer.wait_for(lambda s: "asked for a human" in bar(s), what="the request, still open")

@@ -5,7 +5,10 @@ among the prompts and turns."""
 
 from __future__ import annotations
 
+from ably.types.message import Message
+
 from tests.protocol.helpers import Script, publish_reply
+from tests.support.hub import HubEndpoint, wait_state, wait_until
 from tui_session.protocol import InputHeaders, regenerate
 from tui_session.protocol.handover import (
     Control,
@@ -15,6 +18,7 @@ from tui_session.protocol.handover import (
     state_publish,
 )
 from tui_session.protocol.operator_reply import OperatorReply, ReplyTarget
+from tui_session.transport.client import ClientSession
 from tui_session.transport.client_handover import (
     AgentInfo,
     HandoverFolded,
@@ -174,3 +178,40 @@ def test_handover_lines_sit_between_the_entries_around_them() -> None:
     # with older history not loaded, a line older than every entry belongs to that history
     paged = place_lines(entries, lambda e: e[1], lines, has_older=True)
     assert "line s05" not in [p.text for p in paged if isinstance(p, HandoverLineView)]
+
+
+async def test_a_late_joiner_pages_back_for_the_snapshot_the_agents_presence_announces(
+    hub: HubEndpoint,
+) -> None:
+    """A long session: the take-over is far behind the window a terminal loads. The agent's
+    presence says a handover is under way, so the terminal reads back for the snapshot (on its
+    own cursor: the transcript's window stays as it was)."""
+    channel = "session:long-take-over"
+    agent = hub.realtime("agent")
+    await wait_state(agent)
+    agent_channel = agent.channels.get(channel)
+    await agent_channel.attach()
+    op = state_publish(took_over("ada", T0))
+    await agent_channel.publish(Message(name=op.name, data=op.data, extras=op.extras))
+    root = await ClientSession.connect(hub.realtime("root"), channel, agent_url=None, device="a")
+    for n in range(30):
+        await root.send(f"prompt {n}", invoke=False)
+    small = {"initial_messages": 5, "history_page_size": 10, "agent": AGENT}
+
+    blind = await ClientSession.connect(
+        hub.realtime("bob"), channel, agent_url=None, device="b", **small
+    )
+    assert blind.handover.view().snapshot_serial is None  # not in the pages it loaded
+    assert blind.handover.view().in_control is None
+
+    await agent_channel.presence.enter({"kind": "agent", "handover": {"in_control": "ada"}})
+    late = await ClientSession.connect(
+        hub.realtime("bob"), channel, agent_url=None, device="c", **small
+    )
+    try:
+        await wait_until(lambda: late.handover.view().in_control == "ada")
+        assert len(late.transcript()) == 5  # the window did not move
+        await wait_until(lambda: blind.handover.view().in_control == "ada")  # presence came
+    finally:
+        for session in (late, blind, root):
+            await session.close()

@@ -84,8 +84,9 @@ def escalated(at: int) -> Snapshot:
     return Snapshot(open=(escalation,), event=event)
 
 
-def took_over(by: str, at: int) -> Snapshot:
-    return Snapshot(control=Control(by, at, 120), event=HandoverEvent(EventKind.TOOK_OVER, by, at))
+def took_over(by: str, at: int, grace_s: float = 120) -> Snapshot:
+    event = HandoverEvent(EventKind.TOOK_OVER, by, at)
+    return Snapshot(control=Control(by, at, grace_s), event=event)
 
 
 def bar(app: ChatApp) -> str:
@@ -190,3 +191,18 @@ async def test_notifications_and_the_title_reach_the_terminal_through_the_apps_o
         await pilot.press("enter")
         await wait_for(pilot, lambda: len(turns(app)) == 2 and turns(app)[1].view.terminal)
         assert not [s for s in output.sent if s.startswith("\x1b]9;")][1:]  # focused: none
+
+
+async def test_with_the_agent_silent_the_bar_says_control_is_returning_once_the_grace_is_over(
+    hub: HubEndpoint, channel: str
+) -> None:
+    """The agent that would hand back is down: every terminal counts the same deadline from
+    the snapshot's grace and then says control is returning, instead of "in control" for ever."""
+    app = app_for(hub, channel, "root")
+    async with app.run_test(size=(110, 30)) as pilot, AgentVoice(hub, channel) as agent:
+        await wait_for(pilot, lambda: app.chat.ready, what="session open")
+        await agent.say(took_over("ada", now_ms(), grace_s=1.5))
+        await wait_for(pilot, lambda: "back to the agent in 0:0" in bar(app), what="countdown")
+        await wait_for(pilot, lambda: "returning to the agent" in bar(app), what="lapsed")
+        assert bar(app) == "⇄ ada (operator) left · returning to the agent…"
+        assert app.chat.handover is not None and app.chat.handover.in_control() is None

@@ -161,6 +161,7 @@ class ClientSession:
             post=self._post_agent,
             send=self.send,
             answer_call=self.answer_call,
+            spawn=self._follower.spawn,
         )
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -322,7 +323,7 @@ class ClientSession:
 
     def _on_members(self, members: tuple[Member, ...]) -> None:
         self._emit(PresenceChanged(members))
-        self.handover.members(m.client_id for m in members)
+        self.handover.members(members)
         self._check_stalls()
 
     def _on_connection_state(self, change: Any) -> None:

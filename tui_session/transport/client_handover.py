@@ -10,7 +10,9 @@ Two parts, like the rest of the client:
 - `SessionHandover` (I/O, owned by `ClientSession` as `session.handover`): emits
   `HandoverChanged(view, control)` whenever either changes (a snapshot, a presence change, the
   grace running out), and carries out the commands: `ask_for_human`, `answer_escalation`,
-  `take_over`, `hand_back`, `reply`.
+  `take_over`, `hand_back`, `reply`. When the agent's presence says a handover is under way
+  but the loaded history holds no snapshot (a long session), it pages back for the newest one
+  on a cursor of its own, without touching the transcript's window.
 """
 
 from __future__ import annotations
@@ -41,12 +43,14 @@ from tui_session.protocol.handover_fold import ControlView, HandoverFold, Handov
 from tui_session.protocol.operator_reply import OperatorReply, ReplyTarget
 from tui_session.protocol.wire import C, H, Kind, Name
 
-from .channel_io import ChannelWriter
+from .channel_io import ChannelWriter, HistoryCursor
 from .client_post import AgentAnswer, get_agent
+from .presence import Member
 
 DEFAULT_AGENT = "agent"  # the agent's clientId when its /health cannot be read (config default)
 ASK_FOR_HUMAN = "I'd like to talk to a human."  # f6 with an empty composer
 HEALTH_TIMEOUT_S = 3.0
+SNAPSHOT_PAGES = 50  # history pages read back for a snapshot the agent's presence announces
 E = TypeVar("E")
 
 
@@ -304,6 +308,7 @@ class SessionHandover:
         post: Poster,
         send: Callable[..., Awaitable[Any]],
         answer_call: Callable[..., Awaitable[Any]],
+        spawn: Callable[[Awaitable[Any]], Any],
         clock: Callable[[], int] = wall_ms,
     ) -> None:
         self.client_id = client_id
@@ -316,6 +321,8 @@ class SessionHandover:
         self._post = post
         self._send = send
         self._answer_call = answer_call
+        self._spawn = spawn
+        self._paged_back = False
         self.clock = clock
         self._loop = asyncio.get_running_loop()
         self._lapse_timer: asyncio.TimerHandle | None = None
@@ -377,9 +384,33 @@ class SessionHandover:
             self._emit(HandoverChanged(view, control))
         self._arm(control)
 
-    def members(self, client_ids: Iterable[str]) -> None:
-        if self.tracker.presence(list(client_ids), self.clock()):
+    def members(self, members: Iterable[Member]) -> None:
+        members = list(members)
+        if self.tracker.presence([m.client_id for m in members], self.clock()):
             self.refresh()
+        if not self._paged_back and self._snapshot_announced(members):
+            self._paged_back = True
+            self._spawn(self._page_back_for_snapshot())
+
+    def _snapshot_announced(self, members: list[Member]) -> bool:
+        """The agent's presence says a handover is under way (docs/handover.md, "Restarts and
+        late joiners") and no snapshot is loaded."""
+        if self.view().snapshot_serial is not None:
+            return False
+        agent = self.agent.client_id
+        return any(m.client_id == agent and m.data.get("handover") for m in members)
+
+    async def _page_back_for_snapshot(self, page_size: int = 100) -> None:
+        cursor = HistoryCursor(self._channel, page_size)
+        for _ in range(SNAPSHOT_PAGES):
+            page = await cursor.older()
+            if not page:
+                break
+            for message in page:
+                self.tracker.fold(message)
+            if self.view().snapshot_serial is not None:
+                break
+        self.refresh()
 
     def _arm(self, control: ControlView) -> None:
         if self._lapse_timer is not None:
