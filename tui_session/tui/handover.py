@@ -9,8 +9,7 @@ exceptions in the UI (`controller.attempt`).
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from textual.message import Message
@@ -18,12 +17,10 @@ from textual.message import Message
 from tui_session.protocol.handover import Escalation, operator_label
 from tui_session.protocol.handover_fold import ControlView, HandoverView
 from tui_session.transport.client import ClientSession
-from tui_session.transport.client_handover import HandoverChanged
+from tui_session.transport.client_handover import HandoverChanged, HandoverLineView
 
 from . import messages as m
 from .controller import attempt
-
-log = logging.getLogger(__name__)
 
 
 class HandoverController:
@@ -66,6 +63,13 @@ class HandoverController:
 
     def view(self) -> HandoverView:
         return self.handover.view()
+
+    def lines(self) -> list[HandoverLineView]:
+        return self.handover.lines()
+
+    def timeline(self, entries: Sequence[Any], *, has_older: bool) -> list[Any]:
+        """The transcript's entries with the handover lines among them."""
+        return self.handover.timeline(entries, has_older=has_older)
 
     def control(self) -> ControlView:
         return self.handover.control()

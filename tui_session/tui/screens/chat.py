@@ -323,7 +323,7 @@ class ChatScreen(Screen):
     async def _transcript_changed(self, message: m.TranscriptChanged) -> None:
         entries: Any = message.entries
         if self.handover is not None:  # the handover events among prompts and turns
-            entries = self.handover.handover.timeline(entries, has_older=message.has_older)
+            entries = self.handover.timeline(entries, has_older=message.has_older)
             self._signal(self._attention_prompts(message.entries))
             self._show_composer_mode()  # a reply answers the newest prompt
         await self.query_one(Transcript).show_entries(entries, message.has_older)
@@ -392,7 +392,7 @@ class ChatScreen(Screen):
         session = self.controller.session
         entries = session.transcript()
         await self.query_one(Transcript).show_entries(
-            self.handover.handover.timeline(entries, has_older=session.has_older()),
+            self.handover.timeline(entries, has_older=session.has_older()),
             session.has_older(),
         )
         self._show_composer_mode()
@@ -400,7 +400,7 @@ class ChatScreen(Screen):
         if self.attention is not None:
             self._signal(
                 self.attention.handover(
-                    self.handover.handover.lines(),
+                    self.handover.lines(),
                     operator=self.handover.acts_as_operator,
                     focused=self.app.app_focus,
                 )
