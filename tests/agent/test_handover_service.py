@@ -624,3 +624,10 @@ async def test_an_escalated_turn_ended_otherwise_ends_its_escalation(
         assert (done.id, done.resolution, done.resolved_by) == (call_id, "ended", AGENT)
         item = await desk.until(item_id("escalation", CHANNEL, call_id), "resolved")  # type: ignore[arg-type]
         assert item.resolution == "ended"
+
+
+async def test_a_bad_handover_body_is_refused_40000(hub: HubEndpoint, tmp_path: Path) -> None:
+    async with running_agent(hub, demo_settings(operators="ada"), tmp_path) as agent:
+        status, body, _ = await call(agent, "POST", "/api/handover", body={"requestId": "r1"})
+    assert (status, body["error"]["code"]) == (400, 40000)
+    assert body["error"]["message"] == "bad handover body: sessionName must be a non-empty string"

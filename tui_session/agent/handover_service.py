@@ -57,6 +57,7 @@ from tui_session.protocol.handover import (
     EventKind,
     HandoverError,
     HandoverEvent,
+    Request,
     Resolution,
     Snapshot,
     escalate,
@@ -424,7 +425,8 @@ class HandoverService:
             return None
         return newest.event_id
 
-    async def _locate_request(self, served: Served, request_id: str) -> Any:
+    async def _locate_request(self, served: Served, request_id: str) -> Request | None:
+        """Page history until the request is found; then wait for it live (deadline)."""
         watch = self._state(served.name).watch
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._deadline_s()
@@ -438,7 +440,7 @@ class HandoverService:
                 except TimeoutError:
                     return None
             else:
-                await watch.wait_for(lambda: request_id in watch.requests, remaining)
+                await served.agent.wait_for_tree(lambda: request_id in watch.requests, remaining)
         return watch.requests[request_id]
 
     def _suspended_runs(self, served: Served) -> list[str]:

@@ -42,6 +42,7 @@ from tui_session.agent.turns import Turn, TurnDriver
 from tui_session.config import AgentSettings
 from tui_session.credentials.errors import AuthError
 from tui_session.protocol import ErrorCode, ProtocolError, RunReason, parse_invocation
+from tui_session.protocol.handover import parse_handover_call
 from tui_session.transport.agent import AgentSession
 from tui_session.transport.follower import wait_connected
 
@@ -256,13 +257,10 @@ class AgentService:
         except AuthError as exc:
             return _refused(exc)
         try:
-            body = json.loads(await request.read() or b"null")
-            request_id, session_name = body["requestId"], body["sessionName"]
-            if not (isinstance(request_id, str) and request_id):
-                raise ValueError("requestId must be a non-empty string")
-            if not (isinstance(session_name, str) and session_name):
-                raise ValueError("sessionName must be a non-empty string")
-        except (ValueError, TypeError, KeyError) as exc:
+            request_id, session_name = parse_handover_call(
+                json.loads(await request.read() or b"null")
+            )
+        except ValueError as exc:
             return _error(400, 40000, f"bad handover body: {exc}")
         try:
             await self.callers.authorise_prompt(caller, session_name)
