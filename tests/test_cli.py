@@ -146,3 +146,17 @@ def test_export_refuses_a_bad_session_id() -> None:
     result = runner.invoke(app, ["export", "--session", "my session"])
     assert result.exit_code == 2
     assert result.output.startswith("error: session id 'my session' is not valid")
+
+
+@pytest.mark.parametrize("command", ["agent", "serve"])
+def test_a_bad_push_receiver_is_one_sentence_before_anything_starts(
+    command: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TUI_SESSION_AGENT_NOTIFY_WEBHOOK", "ftp://example.com/hook")
+    result = runner.invoke(app, [command, "--port", "9"])
+    assert result.exit_code == 2, result.output
+    [line] = result.output.splitlines()
+    assert (
+        line == "error: agent.notify_webhook must be an http(s) URL, got 'ftp://example.com/hook'"
+    )
+    assert not (tmp_path / "data" / "keys.json").exists(), "no server was started"

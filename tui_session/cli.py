@@ -65,6 +65,17 @@ def _settings(config: Path | None, overrides: dict[str, Any]) -> Settings:
         raise typer.Exit(code=2) from err
 
 
+def _check_agent(settings: Settings) -> None:
+    """What the agent reads only when it starts (its push receivers), checked before anything
+    connects, so a mistake is one sentence too."""
+    from tui_session.agent.notifier import PushNotifier
+
+    try:
+        PushNotifier.from_settings(settings.agent)
+    except ConfigError as err:
+        raise _usage_error(err) from err
+
+
 @app.command()
 def hub(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
@@ -134,6 +145,7 @@ def agent(
         config,
         {"agent": overrides, "hub": {"data_dir": data_dir}, "client": {"ably_key": ably_key}},
     )
+    _check_agent(settings)
     from tui_session.agent.launch import run_agent
     from tui_session.serve import agent_target, agent_tls
 
@@ -172,6 +184,7 @@ def serve(
             },
         },
     )
+    _check_agent(settings)
     from tui_session.serve import run_serve
 
     run_serve(settings)

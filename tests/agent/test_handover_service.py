@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ably.util.exceptions import AblyException
 
 from tests.agent.test_callers import CHANNEL as CALLERS
 from tests.agent.test_callers import agent_on, call, token
@@ -25,6 +26,7 @@ from tests.fakes.openai_server import (
 from tests.support.agent import demo_settings, post, running_agent, streamed_text
 from tests.support.handover import (
     AGENT,
+    DESK,
     Desk,
     answer,
     ask,
@@ -40,11 +42,13 @@ from tests.support.handover import (
 )
 from tests.support.hub import HubEndpoint, wait_until
 from tests.transport.agent_helpers import Client, Wire, invocation, publish, recorder, transport
-from tui_session.protocol import InputHeaders, user_text
+from tui_session.protocol import InputHeaders, RunReason, user_text
 from tui_session.protocol.desk import item_id
 from tui_session.protocol.handover import ESCALATE_HEADER, answer_output, takeover_output
 from tui_session.protocol.operator_reply import OperatorReply, ReplyTarget
+from tui_session.transport.agent import AgentSession
 from tui_session.transport.client_wire import with_app_headers
+from tui_session.transport.connect import hub_realtime
 from tui_session.transport.presence import client_presence_data
 
 CHANNEL = "session:handover"
@@ -569,3 +573,61 @@ async def test_only_the_requests_publisher_may_post_it_with_their_token(
             agent, "POST", "/api/handover", bearer=token(hub, "ada"), body=body
         )
         assert status == 200 and got["state"]["control"]["operator"] == "ada"
+
+
+async def test_an_operators_token_reads_the_desk_and_nobody_gets_the_agents_clientid(
+    hub: HubEndpoint, tmp_path: Path
+) -> None:
+    """`/api/token` (docs/handover.md "Who may"): an operator's token also covers the desk
+    channel (subscribe, presence, history), anyone else's only session channels; the hub
+    enforces it. The agent's own clientId (the one a fold trusts) is never issued."""
+    async with running_agent(hub, demo_settings(operators="ada"), tmp_path) as agent:
+        for user, allowed in (("ada", True), ("bob", False)):
+            status, issued, _ = await call(agent, "GET", "/api/token", params={"clientId": user})
+            assert status == 200
+            client = hub_realtime(hub.host, hub.port, None, user, token=issued["token"])
+            hub.clients.append(client)
+            desk = client.channels.get(DESK)
+            if allowed:
+                await desk.attach()
+                await desk.presence.enter({"kind": "client", "role": "operator"})
+            else:
+                with pytest.raises(AblyException) as refused:
+                    await desk.attach()
+                assert refused.value.code == 40160
+        status, body, _ = await call(agent, "GET", "/api/token", params={"clientId": AGENT})
+        assert (status, body["error"]["code"]) == (403, 40160)
+
+
+async def test_an_escalated_turn_ended_otherwise_ends_its_escalation(
+    hub: HubEndpoint, tmp_path: Path
+) -> None:
+    """Whoever ends the suspended run (here another process with the agent's clientId, ending
+    it with an error), the agent reads the end from the channel and resolves `ended`."""
+    wire, desk = await recorder(hub, CHANNEL), await Desk.watch(hub)
+    root = await Client.connect(hub, CHANNEL, "root")
+    async with running_agent(hub, demo_settings(operators="ada"), tmp_path) as agent:
+        run_id, _, call_id = await escalate_by_model(hub, agent, root, wire)
+        other = await AgentSession.connect(hub.realtime(AGENT), CHANNEL)
+        try:
+            await other.end_unheld_run(
+                run_id,
+                RunReason.ERROR,
+                owner="root",
+                input_codec_message_id=run_id,
+                error_message="ended elsewhere",
+            )
+        finally:
+            await other.detach()
+        ended = await snapshot_event(wire, "ended")
+        [done] = ended.resolved
+        assert (done.id, done.resolution, done.resolved_by) == (call_id, "ended", AGENT)
+        item = await desk.until(item_id("escalation", CHANNEL, call_id), "resolved")  # type: ignore[arg-type]
+        assert item.resolution == "ended"
+
+
+async def test_a_bad_handover_body_is_refused_40000(hub: HubEndpoint, tmp_path: Path) -> None:
+    async with running_agent(hub, demo_settings(operators="ada"), tmp_path) as agent:
+        status, body, _ = await call(agent, "POST", "/api/handover", body={"requestId": "r1"})
+    assert (status, body["error"]["code"]) == (400, 40000)
+    assert body["error"]["message"] == "bad handover body: sessionName must be a non-empty string"

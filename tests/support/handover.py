@@ -14,7 +14,12 @@ from tests.transport.agent_helpers import Client, Wire, publish, recorder, trans
 from tui_session.agent.launch import RunningAgent
 from tui_session.protocol import InputHeaders, tool_result
 from tui_session.protocol.desk import DeskFold, DeskItem
-from tui_session.protocol.handover import Snapshot, answer_output, request_publish
+from tui_session.protocol.handover import (
+    Snapshot,
+    answer_output,
+    handover_call,
+    request_publish,
+)
 from tui_session.protocol.handover_fold import HandoverFold, HandoverView
 from tui_session.protocol.operator_reply import OperatorReply
 from tui_session.transport.channel_io import ChannelWriter
@@ -29,8 +34,7 @@ async def post_handover(
     """POST /api/handover as an operator's terminal does, after publishing the request."""
     async with aiohttp.ClientSession() as http:
         url = f"http://127.0.0.1:{agent.port}/api/handover"
-        body = {"requestId": request_id, "sessionName": channel}
-        async with http.post(url, json=body) as response:
+        async with http.post(url, json=handover_call(request_id, channel)) as response:
             return response.status, await response.json()
 
 

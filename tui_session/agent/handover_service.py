@@ -57,6 +57,7 @@ from tui_session.protocol.handover import (
     EventKind,
     HandoverError,
     HandoverEvent,
+    Request,
     Resolution,
     Snapshot,
     escalate,
@@ -283,17 +284,23 @@ class HandoverService:
 
     def turn_started(self, served: Served, turn: Turn) -> None:
         self.stalls.watch(served.name, turn)
+        operator = self.snapshot(served.name).in_control
+        if operator is not None:  # admitted just before a take-over: it stops like the others
+            turn.stop(_stopped(operator))
 
     async def turn_suspended(self, served: Served, turn: Turn) -> None:
         """Suspended: each `request_human` call escalates, each approval waits on the desk."""
         self.stalls.forget(turn)
-        for call in turn.waiting_calls:
-            tool = self.tools.get(str(call.get("name")))
-            if tool is not None and tool.answered_by_human:
-                asked_by = "user" if turn.asked_for_human is not None else "model"
-                await self._escalate(served, turn.run.run_id, call, asked_by)
-            elif tool is not None and tool.needs_approval:
-                await self._approval_waits(served, turn, call)
+        try:
+            for call in turn.waiting_calls:
+                tool = self.tools.get(str(call.get("name")))
+                if tool is not None and tool.answered_by_human:
+                    asked_by = "user" if turn.asked_for_human is not None else "model"
+                    await self._escalate(served, turn.run.run_id, call, asked_by)
+                elif tool is not None and tool.needs_approval:
+                    await self._approval_waits(served, turn, call)
+        except Exception:  # the turn is suspended on the wire whatever the desk says
+            log.exception("could not announce the suspension of run %s", turn.run.run_id)
 
     async def turn_ended(self, served: Served, turn: Turn) -> None:
         run = turn.run
@@ -377,7 +384,7 @@ class HandoverService:
         for escalation in before.open:
             key = item_id(DeskKind.ESCALATION, served.name, escalation.id)
             await self.desk.resolve(key, Resolution.TAKEN_OVER, operator)
-        note = f"Stopped: {operator_label(operator)} took over this session."
+        note = _stopped(operator)
         for turn in list(served.turns.values()):
             turn.stop(note)
         escalated = {e.run_id: e for e in before.open}
@@ -418,7 +425,8 @@ class HandoverService:
             return None
         return newest.event_id
 
-    async def _locate_request(self, served: Served, request_id: str) -> Any:
+    async def _locate_request(self, served: Served, request_id: str) -> Request | None:
+        """Page history until the request is found; then wait for it live (deadline)."""
         watch = self._state(served.name).watch
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._deadline_s()
@@ -432,7 +440,7 @@ class HandoverService:
                 except TimeoutError:
                     return None
             else:
-                await watch.wait_for(lambda: request_id in watch.requests, remaining)
+                await served.agent.wait_for_tree(lambda: request_id in watch.requests, remaining)
         return watch.requests[request_id]
 
     def _suspended_runs(self, served: Served) -> list[str]:
@@ -553,7 +561,16 @@ class HandoverService:
             new = escalate(state.watch.view().snapshot, escalation)
             if new is not None:
                 await self._publish(served, new)
+            holder = new.in_control if new is not None else None
+            if new is not None and holder is not None:  # suspended as an operator took over
+                taken = resolve(
+                    new, escalation.id, Resolution.TAKEN_OVER, by=holder, now_ms=now_ms()
+                )
+                await self._publish(served, taken)  # type: ignore[arg-type]
         if new is None:
+            return
+        if holder is not None:
+            await self._end_taken_over(served, escalation, holder)
             return
         await self.desk.open_item(
             self._item(
@@ -600,7 +617,7 @@ class HandoverService:
                 served.name,
                 str(call.get("call_id")),
                 user=run.owner,
-                why=f"{name} waits for approval",
+                why=f"{name}{_WAITS_FOR_APPROVAL}",
                 since_ms=now_ms(),
                 run_id=run.run_id,
                 by="model",
@@ -678,8 +695,8 @@ class HandoverService:
         """`client_id`'s last device left `session`: what still waits for them is pushed."""
         for item in self.desk.items(DeskKind.APPROVAL, session):
             if item.user == client_id and item.run_id:
-                tool = item.why.split(" ", 1)[0]
-                self._offer(pushes.approval(client_id, session, item.run_id, tool), False)
+                push = pushes.approval(client_id, session, item.run_id, _tool_of(item))
+                self._offer(push, False)
         if client_id in self.operators:
             self._left_desk({client_id})
 
@@ -778,6 +795,18 @@ def _control_began(events: Iterable[tuple[str, HandoverEvent]], current: Snapsho
         if event.kind == EventKind.TOOK_OVER and event.previous is None:
             began = serial
     return began
+
+
+_WAITS_FOR_APPROVAL = " waits for approval"
+
+
+def _tool_of(item: DeskItem) -> str:
+    """The tool an approval item names (its `why` is "<tool> waits for approval")."""
+    return item.why.removesuffix(_WAITS_FOR_APPROVAL)
+
+
+def _stopped(operator: str) -> str:
+    return f"Stopped: {operator_label(operator)} took over this session."
 
 
 def _answer(event: HandoverEvent, snapshot: Snapshot) -> tuple[int, dict[str, Any]]:

@@ -42,12 +42,29 @@ from tui_session.agent.turns import Turn, TurnDriver
 from tui_session.config import AgentSettings
 from tui_session.credentials.errors import AuthError
 from tui_session.protocol import ErrorCode, ProtocolError, RunReason, parse_invocation
+from tui_session.protocol.handover import parse_handover_call
 from tui_session.transport.agent import AgentSession
 from tui_session.transport.follower import wait_connected
 
 log = logging.getLogger(__name__)
 
 CLIENT_CAPABILITY = {sessions.ALL_CHANNELS: ["publish", "subscribe", "presence", "history"]}
+DESK_OPS = ["subscribe", "presence", "history"]  # an operator reads the desk, is seen there
+
+
+def token_capability(client_id: str, settings: AgentSettings) -> dict[str, list[str]]:
+    """What `/api/token` grants: every session channel; an operator also the desk channel
+    (docs/handover.md, "Who may"). Publishing on the desk stays the agent's."""
+    if client_id in parse_ids(settings.operators):
+        return {**CLIENT_CAPABILITY, settings.desk_channel: DESK_OPS}
+    return CLIENT_CAPABILITY
+
+
+def parse_ids(text: str) -> set[str]:
+    """A comma-separated setting of clientIds."""
+    return {part.strip() for part in text.split(",") if part.strip()}
+
+
 TOO_MANY_RUNS = 42910  # HTTP 429, an Ably-style code for "rate limit"
 PRESENCE_DEBOUNCE_S = 0.2
 
@@ -100,7 +117,7 @@ class AgentService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._presence_dirty: set[str] = set()
         self._presence_task: asyncio.Task[None] | None = None
-        self.operators = {o.strip() for o in settings.operators.split(",") if o.strip()}
+        self.operators = parse_ids(settings.operators)
         self.token_client_ids = {
             c.strip() for c in settings.token_client_ids.split(",") if c.strip()
         }
@@ -240,13 +257,10 @@ class AgentService:
         except AuthError as exc:
             return _refused(exc)
         try:
-            body = json.loads(await request.read() or b"null")
-            request_id, session_name = body["requestId"], body["sessionName"]
-            if not (isinstance(request_id, str) and request_id):
-                raise ValueError("requestId must be a non-empty string")
-            if not (isinstance(session_name, str) and session_name):
-                raise ValueError("sessionName must be a non-empty string")
-        except (ValueError, TypeError, KeyError) as exc:
+            request_id, session_name = parse_handover_call(
+                json.loads(await request.read() or b"null")
+            )
+        except ValueError as exc:
             return _error(400, 40000, f"bad handover body: {exc}")
         try:
             await self.callers.authorise_prompt(caller, session_name)
@@ -278,6 +292,8 @@ class AgentService:
             return _error(400, 40000, "clientId is required (and may not be '*')")
         if self.token_client_ids and client_id not in self.token_client_ids:
             return _error(403, 40160, f"no tokens are issued for clientId {client_id!r}")
+        if client_id == self.settings.client_id:  # its snapshots are the ones folds trust
+            return _error(403, 40160, f"{client_id!r} is the agent's own clientId")
         if self.token_issuer is None:
             return _error(501, 40000, "this agent service issues no tokens")
         return web.json_response(self.token_issuer(client_id))

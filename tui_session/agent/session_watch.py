@@ -14,9 +14,7 @@ channel's presence.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -66,7 +64,6 @@ class SessionWatch:
         self.members: dict[str, set[str]] = {}  # clientId -> its members' connection ids
         self.left_at_ms: dict[str, int] = {}
         self.observed_since_ms = 0
-        self._changed = asyncio.Event()
 
     # --- messages -----------------------------------------------------------------------------
 
@@ -94,8 +91,6 @@ class SessionWatch:
             request = parse_request(raw)
             if request is not None:
                 self.requests.setdefault(request.id, request)
-        self._changed.set()
-        self._changed = asyncio.Event()
 
     def _input(self, raw: Mapping[str, Any]) -> None:
         tiers = read_envelope(raw.get("extras"))
@@ -125,18 +120,6 @@ class SessionWatch:
 
     def view(self) -> HandoverView:
         return self.fold.view()
-
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        """Wait for messages that make `predicate` true; False on timeout."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
-        return True
 
     # --- presence ------------------------------------------------------------------------------
 

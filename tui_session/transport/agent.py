@@ -187,6 +187,8 @@ class AgentSession:
             self._on_raw(raw)
         decoded = self.decoder.decode(raw)
         if decoded is None:
+            if self._on_raw is not None:  # a message only the raw observer reads
+                self._wake()
             return
         if decoded.name == Name.CANCEL:
             if live:
@@ -200,6 +202,10 @@ class AgentSession:
                 is_steer = decoded.codec.get("kind") == Kind.USER_MESSAGE
                 if live and is_steer and decoded.transport.get(H.RUN_ID):
                     self._route_steer(decoded)
+        self._wake()
+
+    def _wake(self) -> None:
+        """Wake the waits of `wait_for_tree`: the channel said something new."""
         self._changed.set()
         self._changed = asyncio.Event()
 
@@ -212,7 +218,8 @@ class AgentSession:
             self._inputs[event_id] = decoded
 
     async def wait_for_tree(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        """Wait for a tree change that makes `predicate` true; False on timeout."""
+        """Wait for a tree change (or any message `on_raw` reads) that makes `predicate`
+        true; False on timeout."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not predicate():

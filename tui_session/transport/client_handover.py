@@ -37,6 +37,7 @@ from tui_session.protocol.handover import (
     Snapshot,
     answer_output,
     describe,
+    handover_call,
     request_publish,
 )
 from tui_session.protocol.handover_fold import ControlView, HandoverFold, HandoverView
@@ -453,8 +454,7 @@ class SessionHandover:
     async def _request(self, action: Action, expect: str | None) -> Snapshot:
         op = request_publish(action, expect=expect)
         await self._publish([op])
-        body = {"requestId": op.data["id"], "sessionName": self.channel_name}
-        answer = await self._post("/api/handover", body)
+        answer = await self._post("/api/handover", handover_call(op.data["id"], self.channel_name))
         if answer.error is not None:
             code = answer.error_code
             if code is None and answer.status is None:
