@@ -854,7 +854,7 @@ async def to_screen(session: ClientSession, rounds: Any, seen: list) -> str:
     from tui_session.tui.options import ChatOptions
 
     app = make_app(
-        Settings(), session, ChatOptions(session_name="session:e2e", spinner=False, notify=False)
+        Settings(), session, ChatOptions(session_name="session:e2e", spinner=False, notify="off")
     )
     undo = _render_hook(seen)
     try:

@@ -326,7 +326,7 @@ async def run_case(server: dict[str, Any], streams: int, pace: float, window_s: 
 
         return OpenSession(session, close)
 
-    options = ChatOptions(session_name=channel, spinner=False, notify=False)
+    options = ChatOptions(session_name=channel, spinner=False, notify="off")
     app = make_app(Settings(), factory, options)
     count = max(20, int(pace * window_s))
     counter = TokenCounter(answer_tokens(count))

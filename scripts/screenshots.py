@@ -4,7 +4,8 @@ the CLI uses.
 
     .venv/bin/python scripts/screenshots.py [--out screenshots]
 
-Includes two devices side by side in one session (two app instances, one image).
+Includes two devices side by side in one session (two app instances, one image), a take-over
+as the user sees it, and the operator desk (docs/handover.md).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ SIZE = (110, 34)
 DEMO_PACE = 12.0  # tokens/s: slow enough to catch an answer mid-stream
 
 
-async def single(out: Path, name: str, steps, *, size=SIZE) -> None:
-    scene = Scene(Path(tempfile.mkdtemp()) / "hub", demo_pace=DEMO_PACE)
+async def single(out: Path, name: str, steps, *, size=SIZE, **scene_options) -> None:
+    scene = Scene(Path(tempfile.mkdtemp()) / "hub", demo_pace=DEMO_PACE, **scene_options)
     app = scene.app()
     async with app.run_test(size=size) as pilot:
         await s.opened(pilot)
@@ -81,6 +82,100 @@ async def wire(scene: Scene, pilot) -> None:
     await wait_for(pilot, lambda: ended(pilot, 0), timeout=60, what="answer")
 
 
+async def take_over(scene: Scene, pilot) -> None:
+    """root asked for a human; ada took over from another terminal and replied; root's next
+    prompt goes to her (`→ ada (operator)`)."""
+    from tui_session.tui.widgets import PromptItem
+    from tui_session.tui.widgets.handover import HandoverBar
+
+    chat = pilot.app.chat
+    bar = chat.query_one(HandoverBar)
+    await s.members(pilot, 2)
+    await s.send(pilot, "I want to talk to a human about my refund")
+    await wait_for(pilot, lambda: bar.display, timeout=60, what="the request for a human")
+    ada = await scene.join_device("ada", "desk")
+    await ada.handover.take_over()
+    await wait_for(pilot, lambda: "in control" in str(bar.render()), timeout=30, what="ada")
+    await ada.handover.reply("Hi, I'm Ada from support. Your refund is approved: ref 42.")
+    await wait_for(pilot, lambda: ended(pilot, 1), timeout=30, what="ada's reply")
+    await s.send(pilot, "Thanks! When will it arrive?")
+    await wait_for(
+        pilot,
+        lambda: any(p.view.handled_by for p in chat.query(PromptItem)),
+        timeout=30,
+        what="the prompt handed to ada",
+    )
+
+
+async def desk(out: Path) -> None:
+    """The operator desk: two sessions waiting for a human, one taken over (resolved)."""
+    from tui_session.protocol.desk import Thresholds
+    from tui_session.transport.client import ClientSession
+    from tui_session.transport.client_desk import DeskFeed
+    from tui_session.transport.client_handover import fetch_agent_info
+    from tui_session.tui.app import make_desk_app
+    from tui_session.tui.options import DeskOptions, OpenDesk
+
+    scene = Scene(Path(tempfile.mkdtemp()) / "hub", demo_pace=DEMO_PACE, operators="ada")
+    hub = await scene.start()
+    assert scene.agent is not None
+    url = scene.agent.url
+    asks = [
+        ("session:refund", "root", "I want to talk to a human about my refund"),
+        ("session:invoice", "maria", "Can I speak with a real person about invoice 7?"),
+        ("session:parcel", "li", "escalate this please, my parcel is lost"),
+    ]
+    users: list[ClientSession] = []
+    for channel, user, text in asks:
+        session = await ClientSession.connect(
+            hub.realtime(user), channel, agent_url=url, device="phone"
+        )
+        users.append(session)
+        await session.send(text)
+    for session in users:
+        await _until(lambda session=session: session.handover.view().open_escalations)
+    ada = await ClientSession.connect(
+        hub.realtime("ada"), "session:parcel", agent_url=url, device="laptop"
+    )
+    await ada.handover.take_over()
+    await ada.handover.reply("Ada here: I found your parcel, it ships today.")
+
+    async def factory(listener) -> OpenDesk:
+        agent = await fetch_agent_info(url)
+        assert agent is not None and agent.desk_channel
+        realtime = hub.realtime("ada")
+        feed = await DeskFeed.connect(
+            realtime, agent.desk_channel, device="desk", agent=agent, listener=listener
+        )
+        return OpenDesk(feed, feed.close)
+
+    options = DeskOptions(
+        factory=factory,
+        open_session=scene.factory,
+        chat=ChatOptions(CHANNEL, endpoint_label="local hub", spinner=False, notify="off"),
+        thresholds=Thresholds(),
+    )
+    app = make_desk_app(Settings(), options)
+    async with app.run_test(size=(120, 30)) as pilot:
+        assert app.desk is not None
+        table = app.desk.query_one("#resolved")
+        await wait_for(pilot, lambda: table.row_count >= 1, timeout=30, what="desk rows")
+        await pilot.pause(0.2)
+        (out / "desk.svg").write_text(app.export_screenshot(title="tui-session desk"))
+    for session in [*users, ada]:
+        await session.close()
+    await scene.close()
+    print(f"wrote {out / 'desk.svg'}")
+
+
+async def _until(predicate, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("the screenshot's state never came")
+        await asyncio.sleep(0.05)
+
+
 async def side_by_side(out: Path) -> None:
     """Two devices of one session in one image: alice's laptop and bob's phone."""
     scene = Scene(Path(tempfile.mkdtemp()) / "hub", demo_pace=DEMO_PACE)
@@ -97,7 +192,7 @@ async def side_by_side(out: Path) -> None:
 
         return factory
 
-    options = ChatOptions(CHANNEL, endpoint_label="local hub", spinner=False, notify=False)
+    options = ChatOptions(CHANNEL, endpoint_label="local hub", spinner=False, notify="off")
     laptop = make_app(Settings(), await factory_for("alice", "laptop"), options)
     phone = make_app(Settings(), await factory_for("bob", "phone"), options)
     async with laptop.run_test(size=(90, 34)) as a, phone.run_test(size=(60, 34)) as b:
@@ -149,6 +244,8 @@ async def main(out: Path) -> None:
     await single(out, "conversation", conversation)
     await single(out, "tool-approval", approval)
     await single(out, "wire-pane", wire, size=(140, 34))
+    await single(out, "take-over", take_over, user="root", operators="ada")
+    await desk(out)
     await side_by_side(out)
 
 

@@ -295,3 +295,17 @@ def test_chat_reports_a_serve_that_died_with_the_end_of_its_log(
     )
     assert tail[-1] == f"  FileExistsError: [Errno 17] File exists: '{blocked}'"
     assert len(tail) == 8 and all(line.startswith("  ") for line in tail)
+
+
+@pytest.mark.parametrize("command", ["agent", "serve"])
+def test_a_bad_push_receiver_is_one_sentence_before_anything_starts(
+    command: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TUI_SESSION_AGENT_NOTIFY_WEBHOOK", "ftp://example.com/hook")
+    result = runner.invoke(app, [command, "--port", "9"])
+    assert result.exit_code == 2, result.output
+    [line] = result.output.splitlines()
+    assert (
+        line == "error: agent.notify_webhook must be an http(s) URL, got 'ftp://example.com/hook'"
+    )
+    assert not (tmp_path / "data" / "keys.json").exists(), "no server was started"

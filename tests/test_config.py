@@ -127,6 +127,7 @@ def test_unknown_override_is_an_error() -> None:
         ("[hub]\nport = 70000\n", {}, r"hub\.port must be 0\.\.65535"),
         ('[hub]\ntls_cert = "c.pem"\n', {}, "tls_cert and hub.tls_key must be given together"),
         ('[agent]\napi = "soap"\n', {}, "agent.api must be one of"),
+        ('[client]\nnotify = "loud"\n', {}, r"client\.notify must be one of \('auto', 'bell'"),
         ("[hub\n", {}, "invalid TOML"),
     ],
 )

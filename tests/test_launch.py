@@ -116,6 +116,24 @@ async def test_starts_serve_when_no_hub_is_reachable_and_the_session_works(
             os.kill(plan.server.pid, signal.SIGTERM)
 
 
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90s", 90), ("5m", 300), ("2h", 7200), ("1d", 86400), ("300", 300)]
+)
+def test_desk_thresholds_read_as_durations(text: str, seconds: float) -> None:
+    assert launch.parse_duration(text) == seconds
+
+
+def test_a_threshold_that_is_not_a_duration_is_a_usage_error() -> None:
+    from typer.testing import CliRunner
+
+    from tui_session.cli import app
+
+    with pytest.raises(launch.LaunchError, match="not a duration: '5 minutes'"):
+        launch.parse_duration("5 minutes")
+    result = CliRunner().invoke(app, ["desk", "--approvals-after", "soon"])
+    assert result.exit_code == 2 and "not a duration: 'soon'" in result.output
+
+
 def test_cli_chat_flags_are_listed() -> None:
     from typer.testing import CliRunner
 
@@ -125,6 +143,7 @@ def test_cli_chat_flags_are_listed() -> None:
     assert result.exit_code == 0, result.output
     for flag in ("--session", "--channel", "--user", "--device", "--endpoint", "--agent-url"):
         assert flag in result.output
+    assert "--operator" in result.output
 
 
 def test_the_hub_key_is_read_without_creating_it(tmp_path: Path) -> None:

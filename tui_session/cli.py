@@ -12,6 +12,7 @@ from tui_session import paths
 from tui_session.config import ConfigError, Settings, load_settings, resolve_config_file
 
 if TYPE_CHECKING:
+    from tui_session.access import Access
     from tui_session.launch import Launch
 
 app = typer.Typer(
@@ -39,6 +40,15 @@ InsecureOption = Annotated[
     ),
 ]
 
+UserOption = Annotated[str | None, typer.Option(help="Your user name. Default: the OS user.")]
+DeviceOption = Annotated[
+    str | None, typer.Option(help="This device's name. Default: host name + terminal.")
+]
+EndpointOption = Annotated[
+    str | None, typer.Option(help="local | ably | HOST:PORT (a hub elsewhere).")
+]
+AgentUrlOption = Annotated[str | None, typer.Option(help="The agent service's base URL.")]
+
 
 def _usage_error(err: Exception) -> typer.Exit:
     """A mistake the person can fix: one sentence, exit code 2, no traceback."""
@@ -53,6 +63,17 @@ def _settings(config: Path | None, overrides: dict[str, Any]) -> Settings:
         # A config mistake is a usage error: show it plainly, without a traceback.
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=2) from err
+
+
+def _check_agent(settings: Settings) -> None:
+    """What the agent reads only when it starts (its push receivers), checked before anything
+    connects, so a mistake is one sentence too."""
+    from tui_session.agent.notifier import PushNotifier
+
+    try:
+        PushNotifier.from_settings(settings.agent)
+    except ConfigError as err:
+        raise _usage_error(err) from err
 
 
 @app.command()
@@ -124,6 +145,7 @@ def agent(
         config,
         {"agent": overrides, "hub": {"data_dir": data_dir}, "client": {"ably_key": ably_key}},
     )
+    _check_agent(settings)
     from tui_session.agent.launch import run_agent
     from tui_session.serve import agent_target, agent_tls
 
@@ -162,6 +184,7 @@ def serve(
             },
         },
     )
+    _check_agent(settings)
     from tui_session.serve import run_serve
 
     run_serve(settings)
@@ -175,17 +198,20 @@ def chat(
     channel: Annotated[
         str | None, typer.Option(help="Raw channel name to join (instead of --session).")
     ] = None,
-    user: Annotated[str | None, typer.Option(help="Your user name. Default: the OS user.")] = None,
-    device: Annotated[
-        str | None, typer.Option(help="This device's name. Default: host name + terminal.")
-    ] = None,
-    endpoint: Annotated[
-        str | None, typer.Option(help="local | ably | HOST:PORT (a hub elsewhere).")
-    ] = None,
-    agent_url: Annotated[str | None, typer.Option(help="The agent service's base URL.")] = None,
+    user: UserOption = None,
+    device: DeviceOption = None,
+    endpoint: EndpointOption = None,
+    agent_url: AgentUrlOption = None,
     join: Annotated[
         str | None, typer.Option(help="Join with an invite (`tui-session invite` prints it).")
     ] = None,
+    operator: Annotated[
+        bool,
+        typer.Option(
+            "--operator",
+            help="Join as an operator: take over (f7), answer requests for a human (alt+a).",
+        ),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Open the terminal client on a session (starting a local hub when none is reachable)."""
@@ -201,15 +227,83 @@ def chat(
         except ValueError as err:
             raise _usage_error(err) from err
         user, session, channel = invite.user, None, invite.channel
-    overrides: dict[str, Any] = {
+    settings = _settings(config, _client_overrides(user, device, agent_url, endpoint))
+    plan = _plan(settings, session, channel, endpoint, config)
+    plan, access = _reach(settings, plan, config, endpoint, invite)
+    if plan.created:
+        typer.echo(f"new session; join it from another terminal with:\n  {plan.join_command}")
+    from tui_session.tui.app import make_app
+
+    role = "operator" if operator else "user"
+    factory = launch.session_factory(settings, role=role, access=access)
+    chat_app = make_app(settings, factory, launch.chat_options(plan))
+    chat_app.run()
+    if plan.server and (gone := plan.server.exit_report()):
+        typer.echo(f"note: {gone}", err=True)
+    if plan.created:
+        typer.echo(f"to come back to this session: {plan.join_command}")
+
+
+@app.command()
+def desk(
+    user: UserOption = None,
+    device: DeviceOption = None,
+    endpoint: EndpointOption = None,
+    agent_url: AgentUrlOption = None,
+    approvals_after: Annotated[
+        str, typer.Option(help="List approvals once they waited this long (90s, 5m, 1h).")
+    ] = "5m",
+    waiting_after: Annotated[
+        str, typer.Option(help="List prompts waiting for an operator after this long.")
+    ] = "2m",
+    config: ConfigOption = None,
+) -> None:
+    """The operator desk: what needs a human across sessions; Enter opens a session."""
+    from tui_session import launch
+    from tui_session.protocol.desk import Thresholds
+
+    settings = _settings(config, _client_overrides(user, device, agent_url, endpoint))
+    try:
+        thresholds = Thresholds(
+            approval_after_s=launch.parse_duration(approvals_after),
+            waiting_after_s=launch.parse_duration(waiting_after),
+        )
+    except launch.LaunchError as err:
+        raise _usage_error(err) from err
+    # reached like `chat` (endpoint, names, local server) on the configured desk channel; the
+    # channel it opens is the one the agent names in its /health
+    plan = _plan(settings, None, settings.agent.desk_channel, endpoint, config)
+    plan, access = _reach(settings, plan, config, endpoint, None)
+    from tui_session.tui.app import make_desk_app
+
+    make_desk_app(settings, launch.desk_options(plan, access, thresholds)).run()
+    if plan.server and (gone := plan.server.exit_report()):
+        typer.echo(f"note: {gone}", err=True)
+
+
+def _client_overrides(
+    user: str | None, device: str | None, agent_url: str | None, endpoint: str | None
+) -> dict[str, Any]:
+    """A terminal's flags as settings overrides (`chat`, `desk`)."""
+    from tui_session import launch
+
+    return {
         "client.user": user,
         "client.device": device or launch.default_device(),
         "client.agent_url": agent_url,
         **launch.endpoint_overrides(endpoint),
     }
-    settings = _settings(config, overrides)
+
+
+def _reach(
+    settings: Settings, plan: Launch, config: Path | None, endpoint: str | None, invite: Any
+) -> tuple[Launch, Access]:
+    """How the terminal reaches the hub and the agent (tui_session/access.py): an invite's
+    credentials, a hub elsewhere, or the local hub (started when none is reachable)."""
+    from tui_session import access as accessing
+    from tui_session import launch
+
     hub_elsewhere = "hub.host" in launch.endpoint_overrides(endpoint)
-    plan = _plan(settings, session, channel, endpoint, config)
     try:
         access = accessing.for_invite(invite) if invite else None
         if access is None and (hub_elsewhere or settings.client.endpoint != "local"):
@@ -226,17 +320,7 @@ def chat(
         raise typer.Exit(code=err.exit_code) from err
     if plan.server:
         typer.echo(plan.server.started_line())
-    if plan.created:
-        typer.echo(f"new session; join it from another terminal with:\n  {plan.join_command}")
-    from tui_session.tui.app import make_app
-
-    factory = launch.session_factory(settings, access=access)
-    chat_app = make_app(settings, factory, launch.chat_options(plan))
-    chat_app.run()
-    if plan.server and (gone := plan.server.exit_report()):
-        typer.echo(f"note: {gone}", err=True)
-    if plan.created:
-        typer.echo(f"to come back to this session: {plan.join_command}")
+    return plan, access
 
 
 @app.command()
@@ -251,9 +335,7 @@ def export(
     output: Annotated[
         Path | None, typer.Option(help="Write to this file instead of standard output.")
     ] = None,
-    endpoint: Annotated[
-        str | None, typer.Option(help="local | ably | HOST:PORT (a hub elsewhere).")
-    ] = None,
+    endpoint: EndpointOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Export a session: its conversation as Markdown, or its raw channel log as JSON lines."""

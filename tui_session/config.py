@@ -96,6 +96,9 @@ class HubSettings:
         return self.tls_cert is not None
 
 
+NOTIFY_MODES = ("auto", "bell", "off")  # client.notify (tui/terminal_notify.py)
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     """A terminal (and how any process reaches the session channel)."""
@@ -108,6 +111,15 @@ class ClientSettings:
     agent_url: str = "http://127.0.0.1:8471"
     ably_key: str | None = None
     auth_url: str | None = None
+    # Notifications while the terminal is unfocused (a turn of mine ended, an approval or a
+    # request for a human waits): "auto" (the terminal's own sequence), "bell", or "off".
+    notify: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check(
+            self.notify in NOTIFY_MODES,
+            f"client.notify must be one of {NOTIFY_MODES}, got {self.notify!r}",
+        )
 
 
 AGENT_APIS = ("responses", "chat")
@@ -142,8 +154,16 @@ class AgentSettings:
     # unwatched_grace_s seconds.
     when_unwatched: str = "continue"
     unwatched_grace_s: float = 30.0
-    # ClientIds (comma-separated) that may cancel anyone's turn, besides its owner.
+    # ClientIds (comma-separated) of operators: they may cancel anyone's turn, answer a
+    # request for a human, take over a session and hand it back (docs/handover.md).
     operators: str = ""
+    # The channel where the agent lists what needs a human across sessions (the desk).
+    desk_channel: str = "desk:main"
+    # Seconds an operator in control may be absent from the session before control returns
+    # to the agent by itself.
+    operator_grace_s: float = 120.0
+    # Seconds without progress (no model event, no output) before a turn shows on the desk.
+    stall_after_s: float = 60.0
     # A service credential (Authorization: Bearer <secret>) for trusted servers; terminals
     # send their own Ably token instead (agent/callers.py).
     auth_secret: str | None = None
@@ -168,6 +188,13 @@ class AgentSettings:
         )
         _check(self.model_timeout_s > 0, "agent.model_timeout_s must be > 0")
         _check(self.demo_pace >= 0, "agent.demo_pace must be >= 0")
+        _check(self.operator_grace_s >= 0, "agent.operator_grace_s must be >= 0")
+        _check(self.stall_after_s > 0, "agent.stall_after_s must be > 0")
+        _check(
+            bool(self.desk_channel.strip()) and not self.desk_channel.startswith("session:"),
+            f"agent.desk_channel must be a channel name outside session:*, "
+            f"got {self.desk_channel!r}",
+        )
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""What `tui-session chat` and `export` do before they start, kept out of cli.py (flags only):
-settings for the chosen endpoint, the session's names checked, the endpoint checked (a hub
-that is ours, or the local one started), its key, and the session factory that builds the
-realtime client and the `ClientSession` on the app's event loop.
+"""What `tui-session chat`, `desk` and `export` do before they start, kept out of cli.py (flags
+only): settings for the chosen endpoint, the session's names checked, the endpoint checked (a
+hub that is ours, or the local one started), its key, what the agent service says about itself
+(`/health`: its clientId, operators, desk channel), and the factories that build the realtime
+client and the `ClientSession` (or the desk's `DeskFeed`) on the app's event loop.
 
 Every mistake is found here, before the UI opens, and said in one sentence: a bad name or a
 wrong endpoint is exit code 2 (what was asked for cannot be used as given); a server started
@@ -29,9 +30,18 @@ from tui_session.sessions import JoinCommand
 
 if TYPE_CHECKING:  # the client stack loads when the session opens, not for a quick error
     from tui_session.access import Access
-    from tui_session.tui.options import ChatOptions, SessionFactory
+    from tui_session.protocol.desk import Thresholds
+    from tui_session.transport.client_handover import AgentInfo
+    from tui_session.tui.options import (
+        ChatOptions,
+        DeskFactory,
+        DeskOptions,
+        OpenDesk,
+        SessionFactory,
+    )
 
 HUB_START_TIMEOUT_S = 15.0
+WHOLE_CONTEXT = 1000  # messages a session opened from the desk shows at once
 OWNED_NAME_MAX = 120  # characters of an owned-inputs file name (file systems allow 255 bytes)
 _WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -247,11 +257,37 @@ def _check_free(what: str, host: str, port: int, instead: str) -> None:
         )
 
 
+async def agent_info(settings: Settings, access: Access) -> AgentInfo:
+    """What the agent service says about itself (`/health`: whose handover snapshots to
+    trust, the operators, the desk channel); when it cannot be reached, what this machine's
+    config says (the same file, for a local agent)."""
+    from tui_session.transport.client_handover import AgentInfo, fetch_agent_info
+
+    found = None
+    if access.agent_url:
+        http = access.http()
+        try:
+            found = await fetch_agent_info(access.agent_url, http=http)
+        finally:
+            if http is not None:
+                await http.close()
+    if found is not None:
+        return found
+    agent = settings.agent
+    operators = frozenset(o.strip() for o in agent.operators.split(",") if o.strip())
+    return AgentInfo(agent.client_id, operators, agent.desk_channel)
+
+
 def session_factory(
-    settings: Settings, *, role: str = "user", access: Access | None = None
+    settings: Settings,
+    *,
+    role: str = "user",
+    access: Access | None = None,
+    initial_messages: int | None = None,
 ) -> SessionFactory:
     """Opens the realtime client and the ClientSession on the app's event loop, reaching the
-    session as `access` says (default: the local hub; see tui_session/access.py)."""
+    session as `access` says (default: the local hub; see tui_session/access.py). `role`
+    "operator": opened from the desk or with `chat --operator` (docs/handover.md)."""
     from tui_session.access import for_settings
     from tui_session.transport.client import ClientSession
     from tui_session.tui.options import OpenSession
@@ -259,8 +295,10 @@ def session_factory(
     client = settings.client
     if access is None:
         access = for_settings(settings, hub_elsewhere=False)
+    extra = {"initial_messages": initial_messages} if initial_messages else {}
 
     async def factory(channel_name: str) -> OpenSession:
+        agent = await agent_info(settings, access)
         realtime = access.realtime(client.user, channel_name)
         http = access.http()
         owned = _owned_path(settings, channel_name, client.device)
@@ -273,6 +311,8 @@ def session_factory(
                 role=role,
                 http=http,
                 owned_inputs_path=owned,
+                agent=agent,
+                **extra,
             )
         except BaseException:
             await realtime.close()
@@ -302,12 +342,70 @@ def _owned_path(settings: Settings, channel_name: str, device: str) -> Path:
     return Path(settings.hub.data_dir) / "owned-inputs" / f"{safe}.ids"
 
 
+def desk_factory(settings: Settings, access: Access) -> DeskFactory:
+    """Opens the realtime client and the desk's `DeskFeed` on the app's event loop, on the
+    desk channel the agent names (`agent.desk_channel`)."""
+    from tui_session.transport.client_desk import DeskFeed
+    from tui_session.tui.options import OpenDesk
+
+    client = settings.client
+
+    async def factory(listener: Any) -> OpenDesk:
+        agent = await agent_info(settings, access)
+        channel = agent.desk_channel or settings.agent.desk_channel
+        realtime = access.realtime(client.user, channel)
+        try:
+            feed = await DeskFeed.connect(
+                realtime, channel, device=client.device, agent=agent, listener=listener
+            )
+        except BaseException:
+            await realtime.close()
+            raise
+
+        async def close() -> None:
+            await feed.close()
+            await realtime.close()
+
+        return OpenDesk(feed, close)
+
+    return factory
+
+
+def desk_options(launch: Launch, access: Access, thresholds: Thresholds) -> DeskOptions:
+    """`tui-session desk`: its rows open sessions as an operator, with their whole context."""
+    from tui_session.tui.options import DeskOptions
+
+    settings = launch.settings
+    return DeskOptions(
+        factory=desk_factory(settings, access),
+        open_session=session_factory(
+            settings, role="operator", access=access, initial_messages=WHOLE_CONTEXT
+        ),
+        chat=chat_options(launch),
+        thresholds=thresholds,
+    )
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """`90s`, `5m`, `2h`, `1d`, or seconds (`300`)."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise LaunchError(f"not a duration: {text!r} (examples: 90s, 5m, 2h)")
+    return float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
+
+
 def chat_options(launch: Launch) -> ChatOptions:
     from tui_session.tui.options import ChatOptions
+    from tui_session.tui.terminal_notify import parse_mode
 
     return ChatOptions(
         session_name=launch.channel_name,
         endpoint_label=launch.endpoint_label,
         join=launch.join,
+        notify=parse_mode(launch.settings.client.notify),
         read_only=launch.read_only,
     )

@@ -9,76 +9,15 @@ import hashlib
 import hmac
 import json
 import logging
-import socket
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import pytest
-from aiohttp import web
 
+from tests.support.receiver import HttpReceiver, closed_port
 from tui_session.agent.notifier import Decision, Push, PushNotifier, Receiver, header_text
 from tui_session.config import AgentSettings, ConfigError
 
 LOGGER = "tui_session.agent.notifier"
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class HttpReceiver:
-    """A real HTTP server that records every request; `status` and `hold` shape answers."""
-
-    status: int = 200
-    hold: asyncio.Event | None = None  # set: answer; unset forever: never answer
-    requests: list[Received] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-    port: int = 0
-    _runner: web.AppRunner | None = None
-
-    async def start(self, port: int = 0) -> HttpReceiver:
-        app = web.Application()
-        app.router.add_post("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        self.requests.append(Received(request.path_qs, dict(request.headers), await request.read()))
-        self.arrived.set()
-        if self.hold is not None:
-            await self.hold.wait()
-        return web.Response(status=self.status, text="ok")
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[HttpReceiver]:
-    server = await HttpReceiver().start()
-    yield server
-    if server.hold is not None:
-        server.hold.set()
-    await server.stop()
-
-
-def closed_port() -> int:
-    """A port nothing listens on (connections are refused)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def push(**fields) -> Push:
@@ -171,9 +110,10 @@ async def test_at_most_one_push_per_turn_and_state_and_none_while_present(receiv
     assert n.offer(push(), user_present=True).decision == Decision.PRESENT
     other_state = n.offer(push(state="approval"), user_present=False)
     other_turn = n.offer(push(run_id="R2"), user_present=False)
-    assert other_state.decision == other_turn.decision == Decision.SENT
-    await asyncio.gather(other_state.delivery, other_turn.delivery)
-    assert len(receiver.requests) == 3
+    other_user = n.offer(push(user="bob"), user_present=False)  # each operator is told
+    assert other_state.decision == other_turn.decision == other_user.decision == Decision.SENT
+    await asyncio.gather(other_state.delivery, other_turn.delivery, other_user.delivery)
+    assert len(receiver.requests) == 4
     await n.aclose()
 
 

@@ -7,7 +7,6 @@ the service with POST /api/chat, exactly as a terminal does; a raw subscriber re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from tests.fakes.openai_server import (
     Raw,
     Stall,
     Status,
-    close_quietly,
     response_completed,
     response_created,
     responses_function_call,
@@ -34,14 +32,6 @@ from tui_session.agent.launch import AblyTarget, start_agent
 from tui_session.config import AgentSettings
 
 CHANNEL = "session:svc"
-
-
-@pytest.fixture
-async def model() -> AsyncIterator[FakeOpenAI]:
-    server = FakeOpenAI()
-    await server.start()
-    yield server
-    await close_quietly(server)
 
 
 def agent_settings(server: FakeOpenAI, **overrides: Any) -> AgentSettings:

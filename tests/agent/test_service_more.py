@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 import uuid
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from tests.fakes.openai_server import (
@@ -20,12 +16,11 @@ from tests.fakes.openai_server import (
     response_created,
     responses_message,
 )
-from tests.support.agent import demo_settings, post, running_agent, streamed_text
+from tests.support.agent import AgentProcess, demo_settings, post, running_agent, streamed_text
 from tests.support.forms import npm_message_summaries, npm_run_summaries
 from tests.support.hub import (
     Collector,
     HubEndpoint,
-    free_port,
     hub_settings,
     wait_state,
     wait_until,
@@ -103,42 +98,14 @@ async def test_sigkilled_agent_leaves_presence_and_its_restart_ends_the_orphaned
     running = await start_hub(hub_settings(tmp_path / "hub", presence_grace_s=1.0))
     hub = HubEndpoint("127.0.0.1", running.port, running.hub.auth.root_key(), tmp_path / "hub")
     channel = "session:crash"
-    agent_port = free_port()
-    env = {
-        **os.environ,
-        "OPENAI_API_KEY": "test-key",
-        "TUI_SESSION_CONFIG": str(tmp_path / "none.toml"),
-        "TUI_SESSION_AGENT_MODEL_TIMEOUT_S": "30",
-    }
-    (tmp_path / "none.toml").write_text("")
-    command = [
-        sys.executable,
-        "-m",
-        "tui_session.cli",
-        "agent",
-        "--hub",
-        f"127.0.0.1:{running.port}",
-        "--data-dir",
-        str(tmp_path / "hub"),
-        "--port",
-        str(agent_port),
-        "--model",
-        "fake-model",
-        "--base-url",
-        model.base_url,
-    ]
-
-    async def start_agent_process() -> asyncio.subprocess.Process:
-        proc = await asyncio.create_subprocess_exec(
-            *command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-        )
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 20)
-        assert b"tui-session agent on" in line, line
-        return proc
-
+    agent = AgentProcess(
+        hub,
+        settings={"model_timeout_s": "30"},
+        args=("--model", "fake-model", "--base-url", model.base_url),
+        env={"OPENAI_API_KEY": "test-key"},
+    )
     try:
-        agent = await start_agent_process()
+        await agent.start()
         watcher = hub.realtime("watcher")
         await wait_state(watcher)
         presence = Collector()
@@ -146,14 +113,10 @@ async def test_sigkilled_agent_leaves_presence_and_its_restart_ends_the_orphaned
         wire = await recorder(hub, channel)
         alice = await Client.connect(hub, channel, "alice")
         _cmid, event_id = await alice.prompt("Start something long")
-        async with aiohttp.ClientSession() as http:
-            url = f"http://127.0.0.1:{agent_port}/api/chat"
-            async with http.post(url, json=invocation(event_id, channel)) as response:
-                ids = await response.json()
+        _status, ids = await post(agent, invocation(event_id, channel))
         await wire.wait_for(lambda msgs: any(m.get("data") == "Half an answer" for m in msgs))
 
-        agent.send_signal(signal.SIGKILL)
-        await agent.wait()
+        await agent.kill()
         leave = 3  # presence action
         await wait_until(
             lambda: any(m.client_id == "agent" and m.action == leave for m in presence.items),
@@ -162,18 +125,15 @@ async def test_sigkilled_agent_leaves_presence_and_its_restart_ends_the_orphaned
         )
         assert wire.run_end(ids["runId"]) is None, "the killed agent ended nothing"
 
-        agent = await start_agent_process()
+        await agent.start()
         end = await wire.wait_for(lambda _m: wire.run_end(ids["runId"]), timeout=20)
         assert transport(end)["run-reason"] == "error"
         assert transport(end)["error-message"] == "agent restarted"
         assert transport(end)["run-client-id"] == "alice", "the run keeps its owner"
-        agent.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(agent.wait(), 15)
+        await agent.stop()
     finally:
-        for proc_name in ("agent",):
-            proc = locals().get(proc_name)
-            if proc is not None and proc.returncode is None:
-                proc.kill()
+        if agent.proc is not None and agent.proc.returncode is None:
+            agent.proc.kill()
         await hub.close_clients()
         await running.stop()
         await close_quietly(model)

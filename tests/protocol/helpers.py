@@ -22,7 +22,7 @@ from tui_session.protocol import (
     View,
     new_decoder,
 )
-from tui_session.protocol.operator_reply import message_events
+from tui_session.protocol.operator_reply import OperatorReply, message_events
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -268,3 +268,12 @@ class Script:
         self.pipe(run, cmid, text_events(self.fresh("msg_"), text))
         self.hub.send(run.run_end())
         return run, cmid
+
+
+def publish_reply(script: Script, reply: OperatorReply, text: str, client: str = "ada") -> None:
+    """What the operator terminal's I/O shell does: three batches, the step serial between."""
+    opening = reply.opening()
+    script.hub.send(opening[0], client)
+    step_serial = script.hub.send(opening[1], client)
+    script.hub.send_all(reply.body(step_serial, text), client)
+    script.hub.send_all(reply.closing(step_serial), client)

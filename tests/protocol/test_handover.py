@@ -22,10 +22,12 @@ from tui_session.protocol.handover import (
     escalate,
     format_duration,
     hand_back,
+    handover_call,
     lapse,
     lapse_deadline_ms,
     noted_operator,
     operator_note,
+    parse_handover_call,
     parse_request,
     request_publish,
     resolve,
@@ -356,3 +358,16 @@ def test_operator_note_is_a_system_message_that_names_the_operator() -> None:
     assert text.startswith("The next assistant message was written by ada lovelace, a human")
     assert noted_operator(text) == "ada lovelace"
     assert noted_operator("The next assistant message was great") is None
+
+
+def test_the_handover_post_body_names_a_request_and_a_session() -> None:
+    assert parse_handover_call(handover_call("r1", "session:demo")) == ("r1", "session:demo")
+    for body, why in [
+        (None, "JSON object"),
+        ([], "JSON object"),
+        ({"sessionName": "session:demo"}, "requestId"),
+        ({"requestId": "", "sessionName": "session:demo"}, "requestId"),
+        ({"requestId": "r1", "sessionName": 7}, "sessionName"),
+    ]:
+        with pytest.raises(ValueError, match=why):
+            parse_handover_call(body)

@@ -15,16 +15,7 @@ from tui_session.protocol.operator_reply import (
 )
 from tui_session.protocol.wire import H, Name, read_envelope
 
-from .helpers import Script, Session
-
-
-def publish_reply(script: Script, reply: OperatorReply, text: str, client: str = "ada") -> None:
-    """What the operator terminal's I/O shell does: three batches, the step serial between."""
-    opening = reply.opening()
-    script.hub.send(opening[0], client)
-    step_serial = script.hub.send(opening[1], client)
-    script.hub.send_all(reply.body(step_serial, text), client)
-    script.hub.send_all(reply.closing(step_serial), client)
+from .helpers import Script, Session, publish_reply
 
 
 def test_a_reply_to_a_prompt_is_a_complete_run_of_the_prompts_owner() -> None:

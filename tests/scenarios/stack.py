@@ -105,13 +105,7 @@ class Server:
         self._ready.set()  # ended: start() sees the exit
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def run(self, *args: str, timeout: float = START_S) -> subprocess.CompletedProcess[str]:
         """`tui-session ARGS` in this stack's environment, to completion."""
@@ -152,6 +146,17 @@ class Server:
         result = self.run("export", "--session", session, "--format", "jsonl")
         assert result.returncode == 0, result.stderr
         return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def stop_process(process: subprocess.Popen[str] | None) -> None:
+    """SIGTERM, as a service manager stops it; SIGKILL if it does not leave in time."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 class Proxy:

@@ -47,8 +47,13 @@ LEGACY_KEYS: dict[str, str] = {
     "f3": "\x1bOR",
     "f4": "\x1bOS",
     "f5": "\x1b[15~",
+    "f6": "\x1b[17~",
+    "f7": "\x1b[18~",
     "f8": "\x1b[19~",
     "f9": "\x1b[20~",
+    "f10": "\x1b[21~",
+    "focus-out": "\x1b[O",  # a terminal's focus report (the app asked for them)
+    "focus-in": "\x1b[I",
 }
 # The kitty keyboard protocol's encodings of the keys that differ (CSI code;modifiers u).
 KITTY_KEYS: dict[str, str] = {
@@ -164,6 +169,23 @@ class Terminal:
     def text(self) -> str:
         """The screen as a person sees it, one line per row."""
         return "\n".join(self.lines)
+
+    @property
+    def raw(self) -> bytes:
+        """Every byte the process wrote, escape sequences included (titles, notifications)."""
+        with self._changed:
+            return bytes(self._raw)
+
+    def wait_raw(self, data: bytes, *, timeout: float = WAIT_S) -> None:
+        """Wait until the process has written `data` (anywhere in its output)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while data not in self._raw:
+                remaining = deadline - time.monotonic()
+                if self._eof or remaining <= 0:
+                    tail = bytes(self._raw[-600:])
+                    raise AssertionError(f"{self.name}: never wrote {data!r}; last: {tail!r}")
+                self._changed.wait(remaining)
 
     @property
     def output(self) -> str:

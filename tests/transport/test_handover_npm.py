@@ -5,6 +5,7 @@ disturbed by `handover.*` messages, live or from history, while our fold reads t
 from __future__ import annotations
 
 from tests.support.forms import npm_messages, npm_runs
+from tests.support.handover import send_reply
 from tests.support.hub import HubEndpoint
 from tests.support.npm import npm_observer
 from tests.transport.agent_helpers import Client, publish, recorder
@@ -18,21 +19,9 @@ from tui_session.protocol.handover import (
 )
 from tui_session.protocol.handover_fold import HandoverFold
 from tui_session.protocol.operator_reply import OperatorReply, ReplyTarget
-from tui_session.transport.channel_io import ChannelWriter
 
 CHANNEL = "session:handover-npm"
 T0 = 1_700_000_000_000
-
-
-async def send_reply(client: Client, reply: OperatorReply, text: str) -> None:
-    """What the operator's terminal does: the agent's channel writer, three batches."""
-    writer = ChannelWriter(client.channel)
-    start, step_start = reply.opening()
-    await writer.submit(start)
-    step_serial = await writer.publish(step_start)
-    for op in [*reply.body(step_serial, text), *reply.closing(step_serial)]:
-        await writer.submit(op)
-    assert await writer.drain() == []
 
 
 def assistant_text(message: dict) -> str:

@@ -78,7 +78,7 @@ def chat_app(
         session_name=channel,
         endpoint_label=f"local hub {hub.host}:{hub.port}",
         spinner=False,
-        notify=False,
+        notify="off",
     )
     return make_app(Settings(), factory, opts)
 

@@ -28,8 +28,8 @@ class ServiceAgent:
     """The real agent service with the offline demo model, shaped like ScriptedAgent for the
     scene (url, join, stop): what screenshots show is what a user gets."""
 
-    def __init__(self, hub: HubEndpoint, pace: float) -> None:
-        self.hub, self.pace = hub, pace
+    def __init__(self, hub: HubEndpoint, pace: float, operators: str = "") -> None:
+        self.hub, self.pace, self.operators = hub, pace, operators
         self.running: Any = None
 
     @property
@@ -41,7 +41,11 @@ class ServiceAgent:
         from tui_session.config import AgentSettings
 
         settings = AgentSettings(
-            host="127.0.0.1", port=0, model="offline-demo", demo_pace=self.pace
+            host="127.0.0.1",
+            port=0,
+            model="offline-demo",
+            demo_pace=self.pace,
+            operators=self.operators,
         )
         target = AblyTarget(self.hub.key, self.hub.host, self.hub.port)
         self.running = await start_agent(settings, target, self.hub.data_dir)
@@ -62,11 +66,14 @@ class Scene:
         user: str = "alice",
         device: str = "laptop",
         demo_pace: float | None = None,
+        operators: str = "",
     ) -> None:
         """`demo_pace`: answer with the real agent service and the offline demo model at that
-        many tokens/s (screenshots); None: the scripted test agent (deterministic snapshots)."""
+        many tokens/s (screenshots); None: the scripted test agent (deterministic snapshots).
+        `operators`: the agent's `agent.operators` (the handover screenshots)."""
         self.data_dir = data_dir
         self.demo_pace = demo_pace
+        self.operators = operators
         self.user, self.device = user, device
         self.running: RunningHub | None = None
         self.hub: HubEndpoint | None = None
@@ -87,7 +94,7 @@ class Scene:
             if self.demo_pace is None:
                 self.agent = await ScriptedAgent(self.hub).start()
             else:
-                self.agent = await ServiceAgent(self.hub, self.demo_pace).start()
+                self.agent = await ServiceAgent(self.hub, self.demo_pace, self.operators).start()
             await self.agent.join(CHANNEL)
         return self.hub
 
@@ -137,7 +144,7 @@ class Scene:
 
     def app(self) -> ChatApp:
         options = ChatOptions(
-            session_name=CHANNEL, endpoint_label="local hub", spinner=False, notify=False
+            session_name=CHANNEL, endpoint_label="local hub", spinner=False, notify="off"
         )
         return make_app(Settings(), self.factory, options)
 

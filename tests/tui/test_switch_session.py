@@ -99,7 +99,7 @@ async def test_switching_clears_the_old_sessions_error_banner(hub: HubEndpoint) 
         return await working(channel_name)
 
     options = ChatOptions(
-        session_name="session:broken", spinner=False, notify=False, join=JoinCommand()
+        session_name="session:broken", spinner=False, notify="off", join=JoinCommand()
     )
     app = make_app(Settings(), factory, options)
     async with app.run_test(size=(100, 30)) as pilot:

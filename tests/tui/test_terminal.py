@@ -25,7 +25,7 @@ import pytest
 from tui_session.config import Settings
 from tui_session.tui.app import make_app
 from tui_session.tui.options import ChatOptions
-from tui_session.tui.terminal import TerminalOutput, notify_desktop, tmux_passthrough
+from tui_session.tui.terminal import TerminalOutput, tmux_passthrough
 from tui_session.tui.terminal_notify import Sequence, Terminal, notification, title_sequence
 
 OSC = re.compile(rb"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\\\)")
@@ -151,9 +151,12 @@ def test_tmux_passthrough_outside_tmux_or_without_an_answer_is_unknown(tmp_path)
     assert tmux_passthrough(gone) is None
 
 
-def test_the_chat_app_writes_its_notifications_through_an_attached_output(monkeypatch) -> None:
-    """The app factory attaches the output; the chat screen's `notify_desktop` goes through
-    it (no private driver access), in this terminal's sequence."""
+def test_the_chat_app_detects_its_terminal_once_and_writes_through_an_attached_output(
+    monkeypatch,
+) -> None:
+    """The app factory attaches the output and detects the terminal from the environment
+    (once, at start); what its notifier decides goes through the output (no private driver
+    access), in this terminal's sequence."""
     monkeypatch.setenv("TERM_PROGRAM", "WezTerm")
     for var in ("TMUX", "STY", "KITTY_WINDOW_ID"):
         monkeypatch.delenv(var, raising=False)
@@ -164,5 +167,8 @@ def test_the_chat_app_writes_its_notifications_through_an_attached_output(monkey
     app = make_app(Settings(), never, ChatOptions("demo"))
     output = TerminalOutput.of(app)
     assert output is not None and app.driver_class.__name__.startswith("Tapped")
-    notify_desktop(app, "tui-session: your turn ended (complete)")
-    assert list(output.sent) == ["\x1b]9;tui-session: your turn ended (complete)\x07"]
+    assert app.notifier.terminal.name == "WezTerm" and app.notifier.mode == "auto"
+    output.write(app.notifier.notify("R1", "complete", "demo", "your turn ended", focused=False))
+    assert list(output.sent) == ["\x1b]9;demo: your turn ended\x07"]
+    quiet = make_app(Settings(), never, ChatOptions("demo", notify="off"))
+    assert quiet.notifier.notify("R1", "complete", "demo", "ended", focused=False) == ""

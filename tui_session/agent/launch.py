@@ -25,7 +25,8 @@ from tui_session import listening
 from tui_session.agent.callers import CallerCheck
 from tui_session.agent.ledger import RunLedger
 from tui_session.agent.models import backend_from_settings
-from tui_session.agent.service import CLIENT_CAPABILITY, AgentService
+from tui_session.agent.notifier import PushNotifier
+from tui_session.agent.service import AgentService, parse_ids, token_capability
 from tui_session.agent.tools import builtin_tools
 from tui_session.config import AgentSettings
 from tui_session.credentials import jwt
@@ -106,7 +107,10 @@ async def start_agent(
 
     def issue_token(client_id: str) -> dict[str, Any]:
         return jwt.token_details(
-            target.key, client_id=client_id, capability=CLIENT_CAPABILITY, ttl_ms=TOKEN_TTL_MS
+            target.key,
+            client_id=client_id,
+            capability=token_capability(client_id, settings),
+            ttl_ms=TOKEN_TTL_MS,
         )
 
     backend = backend_from_settings(
@@ -122,8 +126,10 @@ async def start_agent(
         settings,
         realtime,
         backend,
-        builtin_tools(),
+        builtin_tools(escalation=bool(parse_ids(settings.operators))),  # someone to answer
         ledger=RunLedger(data_dir / "agent-runs.json"),
+        handover_ledger=RunLedger(data_dir / "agent-handover.json"),
+        notifier=PushNotifier.from_settings(settings),
         callers=callers,
         token_issuer=issue_token,
     )

@@ -1,5 +1,7 @@
 """Which turns this agent has open, kept on disk, so a restarted agent can end what a killed
-one left open (docs/wire.md §7.14): a run that never gets its `ai-run-end` looks active for ever."""
+one left open (docs/wire.md §7.14): a run that never gets its `ai-run-end` looks active for ever.
+The same file format, under another name, remembers which sessions have a handover state
+(`handover_service.py`: keys instead of run ids)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ The agent service offers a push when a user's turn ended or needs them (an appro
 escalation for operators) and passes what it knows about presence; this module decides and
 delivers (docs/handover.md, "Notifications away from every terminal"):
 - nothing while one of the user's devices is present in the session (`user_present`);
-- at most one push per (session, turn, state), remembered for the service's lifetime;
+- at most one push per (session, turn, state, user), remembered for the service's lifetime;
 - delivery in the background with a timeout, never raising: a push is a courtesy, so a
   receiver that is down leaves the turn unaffected. Its failure is logged once (and its
   recovery once), not once per push; URLs are logged without path or credentials, because
@@ -71,8 +71,9 @@ class Push:
     at_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.channel, self.run_id, self.state)
+    def key(self) -> tuple[str, str, str, str]:
+        """At most one push per key: per user too, since an escalation tells each operator."""
+        return (self.channel, self.run_id, self.state, self.user)
 
     @property
     def event(self) -> str:
@@ -176,7 +177,7 @@ class PushNotifier:
         self.receivers = receivers
         self.timeout_s = timeout_s
         self._log = logger
-        self._pushed: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._pushed: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
         self._http: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[list[Delivery]]] = set()
         self._slots = asyncio.Semaphore(CONCURRENT)

@@ -7,7 +7,10 @@
 - `GET /api/token?clientId=`: TokenDetails whose token is an Ably JWT signed with the app key,
   bound to that clientId, limited to session channels, for this machine's terminals and
   `agent.auth_secret` holders.
-- `GET /health`: version, model, counts.
+- `POST /api/handover` `{requestId, sessionName}`: an operator's take over or hand back, read
+  from the channel and decided by `handover_service.py` (docs/handover.md).
+- `GET /health`: version, model, counts, and what a client needs for the handover (the
+  agent's clientId, whose snapshots to trust; the operators).
 The service enters presence on each session it serves (kind `agent`, with its status), ends
 its turns on shutdown, and on start ends, with `error`, the turns a killed predecessor left
 open (`ledger.py`).
@@ -28,20 +31,40 @@ from aiohttp import web
 
 from tui_session import __version__, sessions
 from tui_session.agent.callers import Caller, CallerCheck
+from tui_session.agent.escalation import HandledByOperator, Refusal
+from tui_session.agent.handover_service import HandoverService
 from tui_session.agent.ledger import RunLedger
 from tui_session.agent.models import ModelBackend
+from tui_session.agent.notifier import PushNotifier
 from tui_session.agent.orphans import end_open_run
 from tui_session.agent.tools import ToolSpec
 from tui_session.agent.turns import Turn, TurnDriver
 from tui_session.config import AgentSettings
 from tui_session.credentials.errors import AuthError
 from tui_session.protocol import ErrorCode, ProtocolError, RunReason, parse_invocation
+from tui_session.protocol.handover import parse_handover_call
 from tui_session.transport.agent import AgentSession
 from tui_session.transport.follower import wait_connected
 
 log = logging.getLogger(__name__)
 
 CLIENT_CAPABILITY = {sessions.ALL_CHANNELS: ["publish", "subscribe", "presence", "history"]}
+DESK_OPS = ["subscribe", "presence", "history"]  # an operator reads the desk, is seen there
+
+
+def token_capability(client_id: str, settings: AgentSettings) -> dict[str, list[str]]:
+    """What `/api/token` grants: every session channel; an operator also the desk channel
+    (docs/handover.md, "Who may"). Publishing on the desk stays the agent's."""
+    if client_id in parse_ids(settings.operators):
+        return {**CLIENT_CAPABILITY, settings.desk_channel: DESK_OPS}
+    return CLIENT_CAPABILITY
+
+
+def parse_ids(text: str) -> set[str]:
+    """A comma-separated setting of clientIds."""
+    return {part.strip() for part in text.split(",") if part.strip()}
+
+
 TOO_MANY_RUNS = 42910  # HTTP 429, an Ably-style code for "rate limit"
 PRESENCE_DEBOUNCE_S = 0.2
 
@@ -56,7 +79,7 @@ class ServedSession:
     agent: AgentSession
     turns: dict[str, Turn] = field(default_factory=dict)
     waiting: set[str] = field(default_factory=set)  # runs suspended for an approval
-    last_status: str = "idle"
+    last_presence: dict[str, Any] = field(default_factory=dict)
     watchers: int = 0  # user devices present
     unwatched_timer: asyncio.TimerHandle | None = None
 
@@ -77,6 +100,8 @@ class AgentService:
         tools: list[ToolSpec],
         *,
         ledger: RunLedger,
+        handover_ledger: RunLedger,
+        notifier: PushNotifier,
         callers: CallerCheck,
         token_issuer: TokenIssuer | None = None,
     ) -> None:
@@ -92,17 +117,30 @@ class AgentService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._presence_dirty: set[str] = set()
         self._presence_task: asyncio.Task[None] | None = None
-        self.operators = {o.strip() for o in settings.operators.split(",") if o.strip()}
+        self.operators = parse_ids(settings.operators)
         self.token_client_ids = {
             c.strip() for c in settings.token_client_ids.split(",") if c.strip()
         }
         self.started_at = time.time()
+        self.handover = HandoverService(
+            settings,
+            realtime,
+            operators=self.operators,
+            tools=tools,
+            ledger=handover_ledger,
+            notifier=notifier,
+            serve=self._session,
+            answer_prompt=self._answer_prompt,
+            presence_changed=self._presence_changed,
+            forget_run=self._forget_run,
+        )
 
     # ---- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Connect, then end the turns a killed predecessor left open (§7.14)."""
         await wait_connected(self.realtime, 15)
+        await self.handover.start()  # the desk first: it says which sessions have a state
         for session_name, run_ids in self.ledger.open_runs().items():
             try:
                 served = await self._session(session_name)
@@ -124,6 +162,7 @@ class AgentService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._presence_task is not None:
             self._presence_task.cancel()
+        await self.handover.stop()
         for served in list(self.sessions.values()):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(served.agent.channel.presence.leave(), 5)
@@ -134,6 +173,7 @@ class AgentService:
     def application(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024)
         app.router.add_post("/api/chat", self.handle_chat)
+        app.router.add_post("/api/handover", self.handle_handover)
         app.router.add_get("/api/token", self.handle_token)
         app.router.add_get("/health", self.handle_health)
         return app
@@ -158,16 +198,9 @@ class AgentService:
             await self.callers.authorise_prompt(caller, session_name)
         except AuthError as exc:
             return _refused(exc)
-        try:
-            served = await self._session(session_name)
-        except ProtocolError as exc:
-            # The channel refused the attach (a name it does not accept, no capability): the
-            # caller's mistake, answered with the channel's own error, not a 500.
-            cause = exc.__cause__
-            code, status = getattr(cause, "code", None), getattr(cause, "status_code", None)
-            if not (isinstance(code, int) and isinstance(status, int) and 400 <= status < 500):
-                raise
-            return _error(status, code, f"cannot serve session {session_name!r}: {_reason(exc)}")
+        served = await self._served_or_error(session_name)
+        if isinstance(served, web.Response):
+            return served
         if len(served.turns) >= self.settings.max_runs_per_session:
             return _error(
                 429,
@@ -181,21 +214,72 @@ class AgentService:
                 body,
                 on_steer=self._on_steer,
                 trigger_deadline_s=self.settings.trigger_deadline_s,
-                check_trigger=lambda trigger: self.callers.check_author(caller, trigger.client_id),
+                check_trigger=lambda trigger: self._admit(caller, session_name, trigger),
             )
         except AuthError as exc:
             return _refused(exc)
+        except HandledByOperator as handled:  # docs/handover.md: the operator answers
+            await self.handover.prompt_held(served, handled.trigger)
+            return web.json_response(handled.body(), status=202)
+        except Refusal as refusal:
+            return _error(refusal.status, int(refusal.code), refusal.message)
         except ProtocolError as exc:
             status = 404 if exc.code == ErrorCode.INPUT_EVENT_NOT_FOUND else 400
             return _error(status, int(exc.code), str(exc))
         if run.duplicate:  # this input already has a run (§7.12): answer with it
             return web.json_response(run.ids())
-        turn = Turn(run, session_name)
+        await self._begin(served, run)
+        return web.json_response(run.ids())
+
+    async def _begin(self, served: ServedSession, run: Any) -> None:
+        turn = Turn(run, served.name)
         served.turns[run.run_id] = turn
         served.waiting.discard(run.run_id)  # a continuation: the approval came
-        self.ledger.record(session_name, run.run_id)
+        self.ledger.record(served.name, run.run_id)
+        await self.handover.prepare(served, turn)
+        self.handover.turn_started(served, turn)
         self._spawn(self._drive(served, turn))
-        return web.json_response(run.ids())
+
+    async def _answer_prompt(self, served: ServedSession, event_id: str) -> None:
+        """Answer a prompt as if it had just been POSTed (after an operator handed back)."""
+        body = {"inputEventId": event_id, "sessionName": served.name}
+        run = await served.agent.create_run(
+            body, on_steer=self._on_steer, trigger_deadline_s=self.settings.trigger_deadline_s
+        )
+        if not run.duplicate:
+            await self._begin(served, run)
+
+    async def handle_handover(self, request: web.Request) -> web.Response:
+        """`POST /api/handover {requestId, sessionName}`: the operator's `handover.request`
+        was published first; the agent reads it from the channel (docs/handover.md)."""
+        try:
+            caller = self._caller(request)
+        except AuthError as exc:
+            return _refused(exc)
+        try:
+            request_id, session_name = parse_handover_call(
+                json.loads(await request.read() or b"null")
+            )
+        except ValueError as exc:
+            return _error(400, 40000, f"bad handover body: {exc}")
+        try:
+            await self.callers.authorise_prompt(caller, session_name)
+            served = await self._served_or_error(session_name)
+            if isinstance(served, web.Response):
+                return served
+            # the caller must be the request's publisher (whose clientId the hub verified)
+            status, answer = await self.handover.handle_request(
+                served, request_id, lambda by: self.callers.check_author(caller, by)
+            )
+        except AuthError as exc:
+            return _refused(exc)
+        return web.json_response(answer, status=status)
+
+    def _admit(self, caller: Caller, session_name: str, trigger: Any) -> None:
+        """The trigger a POST names: the caller's own (callers.py), and the agent's to answer
+        (not while an operator is in control; an escalation's answer only from an operator)."""
+        self.callers.check_author(caller, trigger.client_id)
+        self.handover.admit(session_name, trigger)
 
     async def handle_token(self, request: web.Request) -> web.Response:
         """TokenDetails carrying an Ably JWT for `clientId` (what an SDK's authUrl accepts)."""
@@ -208,6 +292,8 @@ class AgentService:
             return _error(400, 40000, "clientId is required (and may not be '*')")
         if self.token_client_ids and client_id not in self.token_client_ids:
             return _error(403, 40160, f"no tokens are issued for clientId {client_id!r}")
+        if client_id == self.settings.client_id:  # its snapshots are the ones folds trust
+            return _error(403, 40160, f"{client_id!r} is the agent's own clientId")
         if self.token_issuer is None:
             return _error(501, 40000, "this agent service issues no tokens")
         return web.json_response(self.token_issuer(client_id))
@@ -219,14 +305,26 @@ class AgentService:
                 "version": __version__,
                 "model": self.backend.name,
                 "demo": self.backend.is_demo,
-                "client_id": self.settings.client_id,  # how it shows in presence, once it joins
                 "sessions": len(self.sessions),
                 "runs": sum(len(s.turns) for s in self.sessions.values()),
                 "uptime_s": round(time.time() - self.started_at, 1),
+                **self.handover.health(),  # clientId: how it shows in presence, once it joins
             }
         )
 
     # ---- sessions --------------------------------------------------------------------------
+
+    async def _served_or_error(self, name: str) -> ServedSession | web.Response:
+        try:
+            return await self._session(name)
+        except ProtocolError as exc:
+            # The channel refused the attach (a name it does not accept, no capability): the
+            # caller's mistake, answered with the channel's own error, not a 500.
+            cause = exc.__cause__
+            code, status = getattr(cause, "code", None), getattr(cause, "status_code", None)
+            if not (isinstance(code, int) and isinstance(status, int) and 400 <= status < 500):
+                raise
+            return _error(status, code, f"cannot serve session {name!r}: {_reason(exc)}")
 
     async def serve_session(self, name: str) -> None:
         """Attach to a session and be present in it before any turn is asked for."""
@@ -242,32 +340,41 @@ class AgentService:
             served = self.sessions.get(name)
             if served is not None:
                 return served
+            watch = self.handover.watch_for(name)
             agent = await AgentSession.connect(
                 self.realtime,
                 name,
                 operators=self.operators,
                 rollup_window_s=self.settings.append_window_ms / 1000,
+                on_raw=watch.observe,
+                handover=watch.view,
             )
             served = ServedSession(name, agent)
-            await agent.channel.presence.enter(self._presence_data("idle"))
+            await self.handover.attached(served)  # first: presence then tells its state
+            await agent.channel.presence.enter(self._presence_data(name, "idle"))
             await agent.channel.presence.subscribe(lambda _m: self._on_presence(served))
             self.sessions[name] = served
             self._on_presence(served)
+            self._presence_changed(name)
             return served
 
-    def _presence_data(self, status: str) -> dict[str, Any]:
+    def _presence_data(self, name: str, base_status: str) -> dict[str, Any]:
         return {
             "kind": "agent",
             "role": "agent",
             "name": self.settings.name,
             "model": self.backend.name,
             "demo": self.backend.is_demo,
-            "status": status,
+            "status": self.handover.status(name, base_status),
+            "handover": self.handover.presence_field(name),
         }
 
     def _on_turn_status(self, _run_id: str, _status: str) -> None:
         for name in self.sessions:
-            self._presence_dirty.add(name)
+            self._presence_changed(name)
+
+    def _presence_changed(self, name: str) -> None:
+        self._presence_dirty.add(name)
         if self._presence_task is None or self._presence_task.done():
             self._presence_task = asyncio.get_running_loop().create_task(self._flush_presence())
 
@@ -278,13 +385,12 @@ class AgentService:
             dirty, self._presence_dirty = self._presence_dirty, set()
             for name in dirty:
                 served = self.sessions.get(name)
-                if served is None or served.status() == served.last_status:
+                data = self._presence_data(name, served.status()) if served else None
+                if served is None or data == served.last_presence:
                     continue
-                served.last_status = served.status()
+                served.last_presence = data or {}
                 with contextlib.suppress(Exception):
-                    await served.agent.channel.presence.update(
-                        self._presence_data(served.last_status)
-                    )
+                    await served.agent.channel.presence.update(data)
 
     def _on_presence(self, served: ServedSession) -> None:
         """Presence-aware cost control: with when_unwatched = stop, a session nobody watches
@@ -326,10 +432,18 @@ class AgentService:
             served.turns.pop(turn.run.run_id, None)
             if turn.run.status == "suspended":
                 served.waiting.add(turn.run.run_id)
+                await self.handover.turn_suspended(served, turn)
             else:
-                served.waiting.discard(turn.run.run_id)
-                self.ledger.forget(served.name, turn.run.run_id)
+                self._forget_run(served.name, turn.run.run_id)
+                await self.handover.turn_ended(served, turn)
             self._on_turn_status(turn.run.run_id, "done")
+
+    def _forget_run(self, name: str, run_id: str) -> None:
+        """A run ended (here, or on the channel: a cancel of a suspended one, a take-over)."""
+        served = self.sessions.get(name)
+        if served is not None:
+            served.waiting.discard(run_id)
+        self.ledger.forget(name, run_id)
 
     def _on_steer(self, _steer: Any, run: Any) -> None:
         """A steer arrived: stop the model call in flight; the next pass answers the steer."""

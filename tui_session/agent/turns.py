@@ -7,7 +7,11 @@ model into the session through `Run.pipe`, then
 - tool calls the model made run here, their outputs are published, and another pass follows;
 - a call to a tool that needs approval is published with its approval request in the same
   pipe (one assistant message), and the run suspends until some device answers;
-- a resumed run first executes the calls that were approved.
+- a resumed run first executes the calls that were approved, and suspends again without a
+  model pass while a call still waits for a person (an approval, or a `request_human`
+  nobody answered: docs/handover.md);
+- a turn asked for a human from a terminal (`Turn.asked_for_human`) publishes a
+  `request_human` call itself and suspends, with no model pass.
 Every exit path ends the run (§7.1, §7.14): complete, cancelled, or error with a message a
 user understands.
 """
@@ -17,18 +21,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tui_session.agent.escalation import call_without_model
 from tui_session.agent.models import ModelBackend, ModelError
 from tui_session.agent.tools import ToolError, ToolSpec
-from tui_session.protocol import RunReason, approved_unexecuted_calls
+from tui_session.protocol import RunReason, approved_unexecuted_calls, unanswered_calls
 from tui_session.transport.agent import Run
 
 log = logging.getLogger(__name__)
 
 StatusHook = Callable[[str, str], None]  # (run_id, status)
+WAITING_FOR_APPROVAL = "waiting for approval"
+WAITING_FOR_HUMAN = "waiting for a human"
 
 
 @dataclass
@@ -40,11 +48,22 @@ class Turn:
     steered: asyncio.Event = field(default_factory=asyncio.Event)
     status: str = "thinking"
     stop_reason: str | None = None  # set: end the turn `cancelled`, saying why
+    asked_for_human: str | None = None  # set: escalate with this reason, no model pass
+    waiting_calls: list[dict[str, Any]] = field(default_factory=list)  # why it suspended
+    last_progress: float = field(default_factory=time.monotonic)  # the model's last event
+    on_progress: Callable[[], None] | None = None  # called once, at the next progress
 
     def stop(self, reason: str) -> None:
         """Stop the model call in flight and end the turn with a visible reason."""
         self.stop_reason = reason
         self.steered.set()
+
+    def progressed(self) -> None:
+        """The model (or a tool) did something: a stalled turn has recovered."""
+        self.last_progress = time.monotonic()
+        hook, self.on_progress = self.on_progress, None
+        if hook is not None:
+            hook()
 
 
 class TurnDriver:
@@ -64,7 +83,14 @@ class TurnDriver:
         run = turn.run
         try:
             await run.start()
+            if turn.asked_for_human is not None:
+                turn.waiting_calls = [await call_without_model(run, turn.asked_for_human)]
+                await self._suspend(turn)
+                return
             executed = await self._execute_approved(run)
+            if run.continuation and await self._still_waiting(turn):
+                await self._suspend(turn)
+                return
             # has_input() first: it drains pending steers. Approved calls that just ran need a
             # model pass to answer with their output, even though a pipe already went out.
             more = run.has_input() or executed
@@ -76,8 +102,7 @@ class TurnDriver:
                     await run.end(RunReason.CANCELLED)
                     return
                 if outcome == "suspend":
-                    self._status(turn, "waiting for approval")
-                    await run.suspend()
+                    await self._suspend(turn)
                     return
                 if outcome in ("cancelled", "error"):
                     break
@@ -95,9 +120,22 @@ class TurnDriver:
         finally:
             self._status(turn, "done")
 
+    async def _suspend(self, turn: Turn) -> None:
+        human = any(self._answered_by_human(c) for c in turn.waiting_calls)
+        self._status(turn, WAITING_FOR_HUMAN if human else WAITING_FOR_APPROVAL)
+        await turn.run.suspend()
+
+    async def _still_waiting(self, turn: Turn) -> bool:
+        """On a resumed run: a call that waits for a person has no answer yet (a mixed
+        suspension answered in part); `turn.waiting_calls` names them."""
+        messages = await turn.run.context_messages()
+        turn.waiting_calls = [c for c in unanswered_calls(messages) if self._suspends(c)]
+        return bool(turn.waiting_calls)
+
     async def _model_pass(self, turn: Turn) -> str:
         """One model call piped into the run; what should happen next."""
         run = turn.run
+        turn.progressed()
         self._status(turn, "thinking")
         context = await run.model_context()
         calls: list[dict[str, Any]] = []
@@ -108,6 +146,7 @@ class TurnDriver:
             async with contextlib.aclosing(stream):
                 try:
                     async for event in _until(stream, turn.steered):
+                        turn.progressed()
                         if event.get("type", "").endswith(".delta"):
                             self._status(turn, "streaming")
                         item = event.get("item") or {}
@@ -140,7 +179,8 @@ class TurnDriver:
             raise ModelError(f"the model's answer could not be published: {result.error}")
         if turn.steered.is_set():
             return "steered"
-        if any(self._suspends(c) for c in calls):  # an approval, or a human (request_human)
+        turn.waiting_calls = [c for c in calls if self._suspends(c)]
+        if turn.waiting_calls:  # an approval, or a human (request_human)
             return "suspend"
         if calls:
             await self._run_calls(run, calls)
@@ -150,6 +190,10 @@ class TurnDriver:
     def _suspends(self, call: dict[str, Any]) -> bool:
         tool = self.tools.get(call.get("name", ""))
         return tool is not None and tool.suspends_turn
+
+    def _answered_by_human(self, call: dict[str, Any]) -> bool:
+        tool = self.tools.get(call.get("name", ""))
+        return tool is not None and tool.answered_by_human
 
     async def _execute_approved(self, run: Run) -> bool:
         """On a resumed run: execute the calls some device approved (§3.7); whether any ran."""

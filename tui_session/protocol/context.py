@@ -4,7 +4,9 @@
   codec-message-id index, and says whether the walk reached a root (or the budget) or stopped
   at a message that is not loaded yet (the agent then pages older history).
 - `context_messages` keeps only ancestor runs that completed, each with the prompt it
-  answered, appends the current run, and moves the run's unanswered steers to the end.
+  answered, appends the current run, and moves the run's unanswered steers to the end; given
+  the session's handover view, it applies what the model reads of a handover
+  (`handover_context.py`: operator notes, forged replies left out, accepted answers only).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .handover_context import keep_accepted, run_preamble
+from .handover_fold import HandoverView
 from .projection import to_responses_input
 from .tree import InputNode, Node, RunNode, Tree
 from .wire import Role, RunStatus
@@ -78,6 +82,7 @@ def context_messages(
     run_id: str | None = None,
     regenerates: str | None = None,
     budget: int = DEFAULT_CONTEXT_BUDGET,
+    handover: HandoverView | None = None,
 ) -> list[dict[str, Any]]:
     """OpenAI messages for one model pass of run `run_id`, answering input `start`.
 
@@ -92,14 +97,16 @@ def context_messages(
     excluded = _excluded(tree, chain)
     messages: list[dict[str, Any]] = []
     for node in chain:
-        if node.key in excluded:
+        preamble = run_preamble(handover, node)
+        if node.key in excluded or preamble is None:
             continue
+        messages += preamble
         for cmid, message in node.messages():
             if cmid == regenerates:
-                return messages
+                return keep_accepted(messages, handover)
             messages.append(message)
     if current is None:
-        return messages
+        return keep_accepted(messages, handover)
     answered = current.steer_ids
     pending: list[dict[str, Any]] = []
     for cmid, message in current.messages():
@@ -109,7 +116,7 @@ def context_messages(
             pending.append(message)
         else:
             messages.append(message)
-    return messages + pending
+    return keep_accepted(messages + pending, handover)
 
 
 def context_input(tree: Tree, **kwargs: Any) -> list[dict[str, Any]]:

@@ -304,6 +304,23 @@ def request_publish(
     return Publish(HandoverName.REQUEST, data, {})
 
 
+def handover_call(request_id: str, session_name: str) -> dict[str, str]:
+    """The body of `POST /api/handover` that names a published request."""
+    return {"requestId": request_id, "sessionName": session_name}
+
+
+def parse_handover_call(body: Any) -> tuple[str, str]:
+    """(requestId, sessionName) of a `POST /api/handover` body; ValueError says what is wrong."""
+    if not isinstance(body, Mapping):
+        raise ValueError("the body must be a JSON object {requestId, sessionName}")
+    request_id, session_name = body.get("requestId"), body.get("sessionName")
+    if not isinstance(request_id, str) or not request_id:
+        raise ValueError("requestId must be a non-empty string")
+    if not isinstance(session_name, str) or not session_name:
+        raise ValueError("sessionName must be a non-empty string")
+    return request_id, session_name
+
+
 def state_publish(snapshot: Snapshot) -> Publish:
     """`handover.state`, published by the agent only."""
     return Publish(HandoverName.STATE, snapshot.to_json(), {})

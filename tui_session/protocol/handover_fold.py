@@ -162,7 +162,7 @@ class HandoverFold:
             self._requests.setdefault(request.id, request)
             return True
         if name == Name.RUN_START:
-            operator = _app_header(message, OPERATOR_HEADER)
+            operator = app_header(message, OPERATOR_HEADER)
             tiers = read_envelope(message.get("extras"))
             run_id = tiers[0].get(H.RUN_ID) if tiers else None
             if operator is None or not run_id:
@@ -259,7 +259,8 @@ class HandoverFold:
 _CONTROL_CHANGES = frozenset({EventKind.TOOK_OVER, EventKind.HANDED_BACK, EventKind.LAPSED})
 
 
-def _app_header(message: Mapping[str, Any], name: str) -> str | None:
+def app_header(message: Mapping[str, Any], name: str) -> str | None:
+    """An application header (`extras.headers`) of a message dict, stripped; None if absent."""
     extras = message.get("extras")
     headers = extras.get("headers") if isinstance(extras, Mapping) else None
     value = headers.get(name) if isinstance(headers, Mapping) else None

@@ -16,7 +16,10 @@ Project behaviour beyond 0.8.0, all wire-compatible:
 - a cancel of a run this session suspended ends it `cancelled` (§7.6);
 - every message of a run carries the owner's `run-client-id` (§7.8);
 - a failing source closes its streams `cancelled` and fails its step (§7.1);
-- `create_run` is idempotent per trigger input (§7.12).
+- `create_run` is idempotent per trigger input (§7.12);
+- the agent's handover (docs/handover.md) sees every raw message (`on_raw`: its control
+  messages are not AI Transport messages), shapes the model's context (`handover`), and may
+  continue a suspended run without an input of its own (`resume_suspended`: a take-over).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from tui_session.protocol import (
     parse_invocation,
 )
 from tui_session.protocol.context import DEFAULT_CONTEXT_BUDGET, ancestor_chain
+from tui_session.protocol.handover_fold import HandoverView
 
 from .agent_run import CancelHook, PipeResult, Run, RunStep, SteerHook, publish_lifecycle
 from .agent_trigger import Trigger
@@ -96,6 +100,8 @@ class AgentSession:
         page_size: int = 100,
         rollup_window_s: float = DEFAULT_ROLLUP_S,
         context_budget: int = DEFAULT_CONTEXT_BUDGET,
+        on_raw: Callable[[dict[str, Any]], None] | None = None,
+        handover: Callable[[], HandoverView | None] | None = None,
     ) -> None:
         self.channel = channel
         self.channel_name: str = channel.name
@@ -120,6 +126,8 @@ class AgentSession:
         self._history_cancels: dict[str, Decoded] = {}
         self._changed = asyncio.Event()
         self._closed = False
+        self._on_raw = on_raw  # every message as it arrives (live, gap or history page)
+        self._handover = handover
 
     # --- connecting --------------------------------------------------------------------------
 
@@ -175,8 +183,12 @@ class AgentSession:
             self._ingest(raw, live=newer)
 
     def _ingest(self, raw: dict[str, Any], *, live: bool) -> None:
+        if self._on_raw is not None:
+            self._on_raw(raw)
         decoded = self.decoder.decode(raw)
         if decoded is None:
+            if self._on_raw is not None:  # a message only the raw observer reads
+                self._wake()
             return
         if decoded.name == Name.CANCEL:
             if live:
@@ -190,6 +202,10 @@ class AgentSession:
                 is_steer = decoded.codec.get("kind") == Kind.USER_MESSAGE
                 if live and is_steer and decoded.transport.get(H.RUN_ID):
                     self._route_steer(decoded)
+        self._wake()
+
+    def _wake(self) -> None:
+        """Wake the waits of `wait_for_tree`: the channel said something new."""
         self._changed.set()
         self._changed = asyncio.Event()
 
@@ -202,7 +218,8 @@ class AgentSession:
             self._inputs[event_id] = decoded
 
     async def wait_for_tree(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        """Wait for a tree change that makes `predicate` true; False on timeout."""
+        """Wait for a tree change (or any message `on_raw` reads) that makes `predicate`
+        true; False on timeout."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not predicate():
@@ -372,6 +389,28 @@ class AgentSession:
             on_cancel=on_cancel,
             on_steer=on_steer,
         )
+
+    def resume_suspended(self, node: RunNode, *, input_codec_message_id: str, by: str) -> Run:
+        """A `Run` continuing suspended run `node` with no input of its own: the agent itself
+        resolves what it waited for (an operator took over). `input_codec_message_id` names
+        the message the continuation answers (the call's); `by` caused it."""
+        trigger = Trigger(
+            event_id="",
+            codec_message_id=input_codec_message_id,
+            serial=max(node.lifecycle, default=""),
+            client_id=by,
+            kind=None,
+            run_client_id=node.client_id,
+            parent=input_codec_message_id,
+            run_id=node.run_id,
+        )
+        run = self._build_run(trigger, None, None)
+        self._register(run)
+        return run
+
+    def handover_view(self) -> HandoverView | None:
+        """The session's handover as the agent folds it (None: no handover is watched)."""
+        return self._handover() if self._handover is not None else None
 
     def _register(self, run: Run) -> None:
         self._runs[run.run_id] = run

@@ -30,6 +30,7 @@ from tui_session.protocol import (
     default_step_id,
 )
 from tui_session.protocol.context import context_input, context_messages
+from tui_session.protocol.handover_fold import HandoverView
 from tui_session.protocol.responses import normalise_event, unsupported_event
 from tui_session.protocol.wire import Role
 
@@ -65,6 +66,10 @@ class RunHost(Protocol):
 
     async def wait_for_tree(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait until the tree makes `predicate` true; False on timeout."""
+        ...
+
+    def handover_view(self) -> HandoverView | None:
+        """What the model reads of the session's handover (docs/handover.md), if watched."""
         ...
 
 
@@ -356,6 +361,7 @@ class Run:
             "run_id": self.run_id,
             "regenerates": self.headers.msg_regenerate,
             "budget": self.session.context_budget,
+            "handover": self.session.handover_view(),
         }
 
     async def _await_echoes(self) -> None:

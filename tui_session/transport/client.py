@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +36,7 @@ from tui_session.protocol import (
     invocation_body,
     regenerate,
     tool_approval_response,
+    tool_result,
     user_text,
 )
 
@@ -49,8 +50,9 @@ from .client_events import (
     SessionError,
 )
 from .client_handles import RunHandle, SteerHandle
+from .client_handover import AgentInfo, HandoverFolded, SessionHandover, fetch_agent_info
 from .client_model import PromptView, TurnView
-from .client_post import post_invocation
+from .client_post import AgentAnswer, post_agent
 from .client_read import ReadModel
 from .client_records import Send, SendKind, new_id
 from .client_state import (
@@ -94,6 +96,9 @@ class ClientOptions:
     stall_check_interval: float = 1.0
     post_timeout: float = 30.0
     post_extra: Mapping[str, Any] | None = None  # extra fields of the POST body
+    # the agent's clientId (whose handover snapshots are trusted) and operators; None: read
+    # from the agent's /health at connect (docs/handover.md)
+    agent: AgentInfo | None = None
 
 
 class ClientSession:
@@ -128,6 +133,7 @@ class ClientSession:
             owned=OwnedInputs(options.owned_inputs_path),
             now=self._loop.time(),
             stall_after=options.stall_after,
+            agent=options.agent,
         )
         self.read = ReadModel(self.state)
         self._follower = ChannelFollower(
@@ -145,6 +151,19 @@ class ClientSession:
         self._start_timers: dict[str, asyncio.TimerHandle] = {}  # by send event id
         self._steer_timers: dict[str, asyncio.TimerHandle] = {}  # by steer cmid
         self._closed = False
+        self.handover = SessionHandover(  # docs/handover.md: the view, the countdown, commands
+            client_id=client_id,
+            channel_name=channel_name,
+            channel=self._channel,
+            tracker=self.state.handover,
+            state=self.state,
+            emit=self._emit,
+            publish=self._publish,
+            post=self._post_agent,
+            send=self.send,
+            answer_call=self.answer_call,
+            spawn=self._follower.spawn,
+        )
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -163,6 +182,9 @@ class ClientSession:
         fields. `listener` (optional) receives events from the start, including the initial
         history load."""
         settings = ClientOptions(**options)
+        if settings.agent is None and agent_url:
+            agent = await fetch_agent_info(agent_url, http=settings.http)
+            settings = replace(settings, agent=agent or AgentInfo())
         await wait_connected(realtime, CONNECT_TIMEOUT_S)
         client_id = realtime.auth.client_id
         if not client_id and realtime.auth.token_details is not None:
@@ -194,6 +216,7 @@ class ClientSession:
         if self._closed:
             return
         self._closed = True
+        self.handover.close()
         for timer in [*self._start_timers.values(), *self._steer_timers.values()]:
             timer.cancel()
         for send in self.state.sends.values():
@@ -270,6 +293,8 @@ class ClientSession:
                         steer.outcome.set_result(steer.state)
                 case ResendCancel(run_id=run_id, input_id=input_id):
                     self._follower.spawn(self._resend_cancel(run_id, input_id))
+                case HandoverFolded():
+                    self.handover.refresh()
                 case _:
                     self._emit(change)
 
@@ -299,6 +324,7 @@ class ClientSession:
 
     def _on_members(self, members: tuple[Member, ...]) -> None:
         self._emit(PresenceChanged(members))
+        self.handover.members(members)
         self._check_stalls()
 
     def _on_connection_state(self, change: Any) -> None:
@@ -331,13 +357,18 @@ class ClientSession:
 
     # --- sending (§3.2 to §3.8) --------------------------------------------------------------
 
-    async def send(self, text: str, *, invoke: bool = True) -> RunHandle:
+    async def send(
+        self, text: str, *, invoke: bool = True, headers: Mapping[str, str] | None = None
+    ) -> RunHandle:
         """Publish a new prompt on the current branch and wake the agent (§3.2, §3.3).
 
         The prompt folds at once (optimistic), is reconciled by its echo, and is POSTed in
         the background. `invoke=False` publishes without waking an agent (`retry()` does).
+        `headers`: application headers (`extras.headers`), e.g. "ask for a human".
         """
-        return await self._send_prompt(text, parent=self.state.tip(), fork_of=None, invoke=invoke)
+        return await self._send_prompt(
+            text, parent=self.state.tip(), fork_of=None, invoke=invoke, headers=headers
+        )
 
     async def edit(self, user_cmid: str, text: str, *, invoke: bool = True) -> RunHandle:
         """A sibling of an earlier prompt (`fork-of`); this view follows the new branch."""
@@ -349,20 +380,25 @@ class ClientSession:
         return await self._send_prompt(text, parent=node.parent, fork_of=user_cmid, invoke=invoke)
 
     async def _send_prompt(
-        self, text: str, *, parent: str | None, fork_of: str | None, invoke: bool
+        self,
+        text: str,
+        *,
+        parent: str | None,
+        fork_of: str | None,
+        invoke: bool,
+        headers: Mapping[str, str] | None = None,
     ) -> RunHandle:
         self._check_open("send")
         handle = self._handle("edit" if fork_of else "prompt", new_id())
-        headers = InputHeaders(
+        wire_headers = InputHeaders(
             handle.input_codec_message_id,
             handle.input_event_id,
             run_client_id=self.client_id,
             parent=parent,
             fork_of=fork_of,
         )
-        ops = [
-            with_app_headers(op, {DEVICE_HEADER: self.device}) for op in user_text(headers, text)
-        ]
+        app_headers = {**(headers or {}), DEVICE_HEADER: self.device}
+        ops = [with_app_headers(op, app_headers) for op in user_text(wire_headers, text)]
         ensure_fits(self.realtime, ops, text)
         self._apply(self.state.add_prompt(handle, text, parent=parent, fork_of=fork_of))
         try:
@@ -411,6 +447,22 @@ class ClientSession:
     ) -> RunHandle:
         """Answer a tool approval request on the assistant message, then POST (§3.7)."""
         self._check_open("approve")
+        handle, headers = self._continuation(run_id, assistant_cmid)
+        op = tool_approval_response(headers, call_id, approved, reason)
+        return await self._publish_wire_only(handle, op, invoke)
+
+    async def answer_call(
+        self, run_id: str, assistant_cmid: str, call_id: str, output: Any, *, invoke: bool = True
+    ) -> RunHandle:
+        """A person's output for a call the turn waits on (an operator answering
+        `request_human`, docs/handover.md), then POST: a continuation, tracked as an approval
+        is (its run is known up front)."""
+        self._check_open("answer")
+        handle, headers = self._continuation(run_id, assistant_cmid)
+        return await self._publish_wire_only(handle, tool_result(headers, call_id, output), invoke)
+
+    def _continuation(self, run_id: str, assistant_cmid: str) -> tuple[RunHandle, InputHeaders]:
+        """A send that continues a suspended run on its assistant message (§3.7)."""
         handle = self._handle("approval", assistant_cmid, target_run_id=run_id)
         headers = InputHeaders(
             assistant_cmid,
@@ -420,8 +472,7 @@ class ClientSession:
             run_id=run_id,
         )
         self.state.register(handle)
-        op = tool_approval_response(headers, call_id, approved, reason)
-        return await self._publish_wire_only(handle, op, invoke)
+        return handle, headers
 
     async def _publish_wire_only(self, handle: RunHandle, op: Publish, invoke: bool) -> RunHandle:
         """Publish an input that folds nothing locally (regenerate, approval), then POST."""
@@ -544,20 +595,27 @@ class ClientSession:
     async def _invoke(self, handle: Send) -> None:
         if not self.agent_url:
             return
+        self._apply(self.state.post_started(handle))
+        answer = await self._post_agent("/api/chat", self.invocation(handle))
+        if answer.error is not None:
+            log.info("agent not reached for %s: %s", handle.input_event_id, answer.error)
+        self._apply(self.state.post_finished(handle, answer.error, answer.handled_by_operator))
+
+    async def _post_agent(self, path: str, body: dict[str, Any]) -> AgentAnswer:
+        """POST to the agent service with this connection's token (issue 13's checks)."""
+        if not self.agent_url:
+            return AgentAnswer(None, None, "no agent service configured (client.agent_url)")
         if self._http is None:
             self._http = aiohttp.ClientSession()
-        self._apply(self.state.post_started(handle))
         token = getattr(self.realtime.auth, "token_details", None)
-        error = await post_invocation(
+        return await post_agent(
             self._http,
             self.agent_url,
-            self.invocation(handle),
+            path,
+            {**self._post_extra, **body},
             token=getattr(token, "token", None),
             timeout=self.options.post_timeout,
         )
-        if error is not None:
-            log.info("agent not reached for %s: %s", handle.input_event_id, error)
-        self._apply(self.state.post_finished(handle, error))
 
     async def retry(self, input_cmid: str) -> bool:
         """Re-POST an own prompt's invocation while no run for it is known (§7.12)."""

@@ -18,6 +18,7 @@ PromptStatus = Literal[
     "sent",  # published; the agent was (or is being) woken
     "agent not reached",  # the POST failed: retry() offered (§7.12)
     "waiting for agent",  # no ai-run-start within the configured time: retry() offered
+    "handled by operator",  # the agent answered 202: an operator in control replies
     "started",  # the run for this input is known
 ]
 SteerState = Literal["pending", "consumed", "not consumed", "unknown"]
@@ -89,6 +90,7 @@ class PromptView:
     branch: BranchSelection | None = None
     parent_not_loaded: bool = False
     device: str | None = None  # the author's device, when its publisher said (client_wire)
+    handled_by: str | None = None  # the operator in control who answers it (docs/handover.md)
 
     kind: Literal["prompt"] = "prompt"
 
@@ -123,6 +125,7 @@ class TurnView:
     branch: BranchSelection | None = None
     parent_not_loaded: bool = False
     trimmed: bool = False  # older messages of this run are outside the window
+    operator: str | None = None  # an operator's reply (verified or unconfirmed), docs/handover.md
 
     kind: Literal["turn"] = "turn"
 

@@ -162,6 +162,7 @@ class ReadModel:
             branch=branch,
             parent_not_loaded=state.tree.parent_not_loaded(node),
             device=state.devices.get(node.key) or (state.device if own else None),
+            handled_by=send.handled_by if send else None,
         )
 
     def _turn_view(
@@ -206,6 +207,7 @@ class ReadModel:
             branch=branch,
             parent_not_loaded=state.tree.parent_not_loaded(run),
             trimmed=trimmed,
+            operator=state.handover.operator_of(run.run_id),
         )
 
     def _steer_views(self, run: RunNode) -> tuple[SteerView, ...]:

@@ -40,6 +40,7 @@ class Send:
     waiting_for_agent: bool = False
     cancel_requested: bool = False
     end_status: str | None = None  # the run's terminal status, once it ended
+    handled_by: str | None = None  # the operator in control who answers it (a 202)
 
     @property
     def prompt_status(self) -> PromptStatus:
@@ -49,6 +50,8 @@ class Send:
             return "sending"
         if self.post == "failed":
             return "agent not reached"
+        if self.handled_by:
+            return "handled by operator"
         if self.waiting_for_agent:
             return "waiting for agent"
         return "sent"
@@ -58,7 +61,11 @@ class Send:
         """Published, no run known, and an agent may still start one: a "pending" turn. A
         send whose POST failed is not pending until it is retried (nothing will start it)."""
         return (
-            self.kind != "approval" and self.published and not self.run_id and self.post != "failed"
+            self.kind != "approval"
+            and self.published
+            and not self.run_id
+            and self.post != "failed"
+            and not self.handled_by  # an operator answers when they choose: no spinner
         )
 
     def __repr__(self) -> str:

@@ -61,6 +61,7 @@ from .client_events import (
     TurnUpdated,
     WireMessage,
 )
+from .client_handover import AgentInfo, HandoverFolded, HandoverTracker
 from .client_records import Send, Steer
 from .client_wire import DEVICE_HEADER, app_header, tiers
 
@@ -97,7 +98,7 @@ class ResendCancel:
     input_id: str
 
 
-Effect = SendStarted | SendEnded | SteerSettled | ResendCancel
+Effect = SendStarted | SendEnded | SteerSettled | ResendCancel | HandoverFolded
 Change = ClientEvent | Effect
 
 
@@ -122,6 +123,7 @@ class ClientState:
         stall_after: float = 60.0,
         ownership: Ownership | None = None,
         view: Callable[[Tree], View] = View,
+        agent: AgentInfo | None = None,
     ) -> None:
         self.client_id = client_id
         self.device = device
@@ -145,6 +147,9 @@ class ClientState:
         self._run_agent: dict[str, str] = {}  # run id -> clientId that published its start
         self._ended: set[str] = set()
         self._paging = False
+        # human handover (docs/handover.md): snapshots trusted from the agent's clientId only
+        self.handover = HandoverTracker(agent or AgentInfo())
+        self._handover_dirty = False
 
     # --- folding channel messages ------------------------------------------------------------
 
@@ -163,6 +168,8 @@ class ClientState:
                 source,
             )
         ]
+        if self.handover.fold(message):
+            out += self._handover_changed()
         decoded = self.decoder.decode(message)
         if decoded is None:
             return out
@@ -209,7 +216,19 @@ class ClientState:
             self._paging = False
         self.view.remember()
         out += self.refresh_active()
+        if self._handover_dirty:
+            out += self._handover_changed()
         return out
+
+    def _handover_changed(self) -> list[Change]:
+        """The handover view changed: the shell emits it (with the wall clock), and operator
+        replies re-render (their attribution may have been verified). Once per page."""
+        if self._paging:
+            self._handover_dirty = True
+            return []
+        self._handover_dirty = False
+        runs = [TurnUpdated(run_id) for run_id in self.handover.operator_runs()]
+        return [HandoverFolded(), *runs]
 
     def _lifecycle(
         self, run: RunNode, name: str, serial: str, transport: Mapping[str, str]
@@ -366,8 +385,9 @@ class ClientState:
         return [PromptUpdated(send.input_codec_message_id)]
 
     def start_timed_out(self, send: Send) -> list[Change]:
-        """No run start within the start timeout: "waiting for agent" (§7.12)."""
-        if send.run_id:
+        """No run start within the start timeout: "waiting for agent" (§7.12); not while an
+        operator in control answers it (they reply when they choose)."""
+        if send.run_id or send.handled_by:
             return []
         send.waiting_for_agent = True
         return self.send_changed(send)
@@ -376,10 +396,14 @@ class ClientState:
         send.post, send.post_error = "pending", None
         return self.refresh_active()
 
-    def post_finished(self, send: Send, error: str | None) -> list[Change]:
+    def post_finished(
+        self, send: Send, error: str | None, handled_by: str | None = None
+    ) -> list[Change]:
         """The agent invocation answered (`error` None) or failed: "agent not reached", and
-        the prompt is no longer a pending turn until it is retried."""
+        the prompt is no longer a pending turn until it is retried. `handled_by`: the agent
+        answered 202, the operator in control answers (docs/handover.md)."""
         send.post, send.post_error = ("ok", None) if error is None else ("failed", error)
+        send.handled_by = handled_by
         return self.send_changed(send) + self.refresh_active()
 
     def retry(self, send: Send) -> list[Change] | None:

@@ -58,7 +58,7 @@ async def read_health(
         return AgentHealth(url, problem=str(err) or type(err).__name__)
     if not isinstance(body, dict):
         return AgentHealth(url)
-    model, client_id = body.get("model"), body.get("client_id")
+    model, client_id = body.get("model"), body.get("clientId")
     return AgentHealth(
         url,
         str(model) if model else None,

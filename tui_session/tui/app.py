@@ -1,26 +1,32 @@
 """The app factory shared by the CLI, the tests and the screenshot script.
 
-`make_app(settings, session_or_factory, options=...)` returns a `ChatApp`. The app itself only
-hosts the chat screen and closes the session on exit; the screen routes, the controller
-bridges to the session, the widgets render.
+`make_app(settings, session_or_factory, options=...)` returns a `ChatApp` on one session;
+`make_desk_app(settings, desk)` the same app opening on the operator desk (`tui-session desk`),
+whose rows open sessions on the chat screen. The app itself only hosts the screens and closes
+what they opened on exit; the screens route, the controllers bridge to the session, the widgets
+render.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
 from textual import constants, events
 from textual.app import WINDOWS, App
+from textual.binding import Binding
 from textual.driver import Driver
 
 from tui_session.config import Settings
 from tui_session.transport.client import ClientSession
 
 from .commands import SessionCommands
-from .options import ChatOptions, OpenSession, SessionFactory
+from .options import ChatOptions, DeskOptions, OpenSession, SessionFactory
 from .screens.chat import ChatScreen
-from .terminal import TerminalOutput
+from .screens.desk import DeskScreen
+from .terminal import TerminalOutput, tmux_passthrough
+from .terminal_notify import TerminalNotifier, detect
 
 
 class ChatApp(App[None]):
@@ -28,6 +34,9 @@ class ChatApp(App[None]):
     TITLE = "tui-session"
     COMMANDS = App.COMMANDS | {SessionCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    BINDINGS = [
+        Binding("f10", "back_to_desk", "Desk", id="app.desk", tooltip="Back to the desk"),
+    ]
     # Set by the driver's probe (tui/keyboard.py): shift+enter arrives as itself.
     kitty_keyboard = False
 
@@ -38,12 +47,30 @@ class ChatApp(App[None]):
         options: ChatOptions,
         *,
         clock: Callable[[], float] = time.monotonic,
+        desk: DeskOptions | None = None,
     ) -> None:
         super().__init__()
         TerminalOutput().attach(self)  # notifications and the title reach the terminal
         self.settings = settings
         self.options = options
-        self.chat = ChatScreen(options, factory, clock=clock)
+        terminal = options.terminal or detect(
+            os.environ, tmux_passthrough=tmux_passthrough(os.environ)
+        )
+        self.notifier = TerminalNotifier(terminal, options.notify)  # one per terminal
+        self.desk = DeskScreen(desk, self.notifier) if desk is not None else None
+        self._chat = (
+            ChatScreen(options, factory, clock=clock, notifier=self.notifier)
+            if desk is None
+            else None
+        )
+
+    @property
+    def chat(self) -> ChatScreen:
+        """The chat screen: the app's one, or the session last opened from the desk."""
+        chat = self.desk.chats[-1] if self.desk is not None and self.desk.chats else self._chat
+        if chat is None:
+            raise LookupError("no session is open on the desk")
+        return chat
 
     def get_driver_class(self) -> type[Driver]:
         if WINDOWS or constants.DRIVER:
@@ -53,7 +80,7 @@ class ChatApp(App[None]):
         return ChatDriver
 
     def on_mount(self) -> None:
-        self.push_screen(self.chat)
+        self.push_screen(self.desk or self.chat)
 
     async def on_event(self, event: events.Event) -> None:
         typing = isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded
@@ -62,7 +89,19 @@ class ChatApp(App[None]):
         await super().on_event(event)
 
     async def on_unmount(self) -> None:
-        await self.chat.close_session()
+        if self.desk is not None:
+            await self.desk.close_desk()
+        if self._chat is not None:
+            await self._chat.close_session()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "back_to_desk":
+            return self.desk is not None and isinstance(self.screen, ChatScreen)
+        return True
+
+    async def action_back_to_desk(self) -> None:
+        if self.desk is not None and isinstance(self.screen, ChatScreen):
+            await self.desk.close_chat(self.screen)
 
 
 def make_app(
@@ -82,6 +121,13 @@ def make_app(
     else:
         factory = session
     return ChatApp(settings, factory, options, clock=clock)
+
+
+def make_desk_app(
+    settings: Settings, desk: DeskOptions, *, clock: Callable[[], float] = time.monotonic
+) -> ChatApp:
+    """The app on the operator desk; a row's session opens with `desk.open_session`."""
+    return ChatApp(settings, desk.open_session, desk.chat, clock=clock, desk=desk)
 
 
 def _ready(opened: OpenSession) -> SessionFactory:

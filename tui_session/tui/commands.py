@@ -1,5 +1,6 @@
 """Command palette commands: cancel one chosen turn, copy a message, show the join command,
-switch session, retry a prompt whose agent was not reached."""
+switch session, retry a prompt whose agent was not reached, ask for a human, take over or
+hand back (docs/handover.md)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ class SessionCommands(Provider):
         controller = chat.controller
         if controller is None:
             return out
+        out += self._handover_commands(chat)
         for view in controller.cancellable_turns():
             owner = "your" if view.own else f"{view.client_id}'s"
             title = f"Cancel turn: {owner} · {_snippet(view.text) or view.label}"
@@ -68,6 +70,25 @@ class SessionCommands(Provider):
                         "Copy to the clipboard (OSC 52)",
                     )
                 )
+        return out
+
+    def _handover_commands(self, chat: ChatScreen) -> list[tuple[str, Callable[[], Any], str]]:
+        out: list[tuple[str, Callable[[], Any], str]] = []
+        handover = chat.handover
+        if handover is None:
+            return out
+        if chat.check_action("ask_human", ()):
+            out.append(
+                ("Ask for a human", chat.action_ask_human, "An operator answers or steps in")
+            )
+        if chat.check_action("take_over", ()):
+            out.append(("Take over", chat.action_take_over, "The agent stops answering; you do"))
+        holder = handover.in_control()
+        if handover.acts_as_operator and holder is not None:
+            title = "Hand back to the agent" + (
+                "" if holder == handover.me else f" (from {holder})"
+            )
+            out.append((title, chat.action_hand_back, "The agent answers again"))
         return out
 
     async def discover(self) -> Hits:

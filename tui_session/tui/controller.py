@@ -22,6 +22,7 @@ from textual.message import Message
 from tui_session.protocol import ProtocolError
 from tui_session.transport import client_events as ev
 from tui_session.transport.client import ClientSession
+from tui_session.transport.client_handover import HandoverRefused
 from tui_session.transport.client_model import PendingApproval, PromptView, TurnView
 
 from . import messages as m
@@ -257,16 +258,23 @@ class SessionController:
         return await self._do("retry", self.session.retry(cmid))
 
     async def _do(self, what: str, call: Awaitable[Any]) -> bool:
-        try:
-            await call
-        except ProtocolError as err:
-            self._post(m.Notice(f"Unable to {what}: {err.message}", "error"))
-            return False
-        except Exception as err:  # the network: report, never crash the UI
-            log.exception("%s failed", what)
-            self._post(m.Notice(f"Unable to {what}: {err}", "error"))
-            return False
-        return True
+        return await attempt(self._post, what, call)
+
+
+async def attempt(post: Post, what: str, call: Awaitable[Any]) -> bool:
+    """Await one intent; a failure becomes a `Notice` (with the agent's code when it gave
+    one), never an exception in the UI. Whether it succeeded."""
+    try:
+        await call
+    except (ProtocolError, HandoverRefused) as err:
+        code = f" ({err.code})" if isinstance(err, HandoverRefused) and err.code else ""
+        post(m.Notice(f"Unable to {what}: {err.message}{code}", "error"))
+        return False
+    except Exception as err:  # the network: report, never crash the UI
+        log.exception("%s failed", what)
+        post(m.Notice(f"Unable to {what}: {err}", "error"))
+        return False
+    return True
 
 
 def _assistant_cmid(view: TurnView) -> str | None:

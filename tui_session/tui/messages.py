@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from textual.message import Message
 
+from tui_session.protocol.handover_fold import ControlView, HandoverView
 from tui_session.transport.client_model import PromptView, TurnView
 from tui_session.transport.presence import Member
 from tui_session.transport.service_health import AgentHealth
@@ -114,3 +115,12 @@ class AgentHealthRead(Message):
     """The agent service's /health was read (it answered with its model, or it did not)."""
 
     health: AgentHealth
+
+
+@dataclass
+class HandoverChanged(Message):
+    """Who answers the session, what waits for a human, or the countdown changed
+    (docs/handover.md)."""
+
+    view: HandoverView
+    control_view: ControlView  # (Message.control is textual's: the sending widget)

@@ -17,7 +17,6 @@ runs in whether it forwards wrapped sequences (`terminal_notify.detect(tmux_pass
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import weakref
@@ -28,7 +27,7 @@ from typing import Any
 from textual.app import App
 from textual.driver import Driver
 
-from .terminal_notify import APP, detect, notification, pop_title, push_title, title_sequence
+from .terminal_notify import pop_title, push_title, title_sequence
 
 TITLE_PREFIX = title_sequence("")[:4]  # ESC ] 2 ;
 
@@ -112,13 +111,3 @@ def tmux_passthrough(env: Mapping[str, str], timeout_s: float = 2.0) -> bool | N
     if answer.returncode != 0 or value not in ("on", "all", "off"):
         return None
     return value != "off"
-
-
-def notify_desktop(app: App[Any], text: str) -> None:
-    """A notification in the sequence this terminal understands (BEL where none), through the
-    app's attached output. The chat screen calls it when a turn of mine ends unfocused; part 2
-    of issue 14 replaces it with a `TerminalNotifier` (modes, per-event dedupe, titles)."""
-    output = TerminalOutput.of(app)
-    if output is not None:
-        body = text.removeprefix(f"{APP}: ")  # the title already names the app
-        output.write(notification(detect(os.environ), APP, body))

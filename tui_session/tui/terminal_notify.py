@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-NotifyMode = Literal["auto", "bell", "off"]
-NOTIFY_MODES: tuple[str, ...] = ("auto", "bell", "off")
+from tui_session.config import NOTIFY_MODES
+
+NotifyMode = Literal["auto", "bell", "off"]  # config.NOTIFY_MODES, client.notify
 
 ESC = "\x1b"
 BEL = "\x07"

@@ -21,10 +21,14 @@ from tui_session.transport.client_model import PromptView, TurnView
 from tui_session.transport.message_size import draft_oversize
 from tui_session.transport.service_health import HealthWatch
 from tui_session.tui import messages as m
+from tui_session.tui.attention import Attention, title_state
 from tui_session.tui.controller import SessionController
+from tui_session.tui.handover import HandoverController
 from tui_session.tui.options import ChatOptions, OpenSession, SessionFactory
+from tui_session.tui.screens.confirm import ConfirmScreen
 from tui_session.tui.screens.switch_session import SwitchSessionScreen
-from tui_session.tui.terminal import notify_desktop
+from tui_session.tui.terminal import TerminalOutput
+from tui_session.tui.terminal_notify import TerminalNotifier, detect
 from tui_session.tui.widgets import (
     ActiveTurnsStrip,
     Composer,
@@ -35,6 +39,7 @@ from tui_session.tui.widgets import (
     WirePane,
 )
 from tui_session.tui.widgets.footer import KeyFooter
+from tui_session.tui.widgets.handover import HandoverBar
 from tui_session.tui.widgets.status import agent_model
 from tui_session.tui.widgets.turn import ApprovalBar
 
@@ -50,6 +55,10 @@ SESSION_ACTIONS = {
     "edit_last",
     "regenerate",
     "switch_branch",
+    "ask_human",
+    "take_over",
+    "hand_back",
+    "answer_human",
 }
 
 
@@ -78,6 +87,22 @@ class ChatScreen(Screen):
             id="session.deny",
             priority=True,
             tooltip="Deny the tool call waiting for approval",
+        ),
+        Binding(
+            "alt+a",
+            "answer_human",
+            "Answer",
+            id="handover.answer",
+            priority=True,
+            tooltip="Answer the request for a human with the composer's text",
+        ),
+        Binding(
+            "f7",
+            "hand_back",
+            "Hand back",
+            id="handover.hand_back",
+            priority=True,  # the composer (a TextArea) binds f6 and f7 itself
+            tooltip="Hand control back to the agent",
         ),
         Binding(
             "ctrl+o,f5",
@@ -143,6 +168,22 @@ class ChatScreen(Screen):
             tooltip="Show the next branch (edit or regenerate alternative)",
         ),
         Binding(
+            "f6",
+            "ask_human",
+            "Ask human",
+            id="handover.ask",
+            priority=True,  # the composer (a TextArea) binds f6 and f7 itself
+            tooltip="Ask for a human: send the composer's text (or a plain request) to an operator",
+        ),
+        Binding(
+            "f7",
+            "take_over",
+            "Take over",
+            id="handover.take_over",
+            priority=True,  # the composer (a TextArea) binds f6 and f7 itself
+            tooltip="Take over: the agent stops answering; your replies answer the user",
+        ),
+        Binding(
             "ctrl+l",
             "toggle_wire",
             "Wire",
@@ -166,12 +207,17 @@ class ChatScreen(Screen):
         factory: SessionFactory,
         *,
         clock: Callable[[], float] = time.monotonic,
+        notifier: TerminalNotifier | None = None,
     ) -> None:
         super().__init__()
         self.options = options
         self.factory = factory
         self.clock = clock
+        self.notifier = notifier or TerminalNotifier(detect({}), "off")
         self.controller: SessionController | None = None
+        self.handover: HandoverController | None = None  # docs/handover.md
+        self.attention: Attention | None = None
+        self._prompt_placeholder = ""
         self.opened: OpenSession | None = None
         self.agent_watch: HealthWatch | None = None
         self.unreached: set[str] = set()  # prompts seen "agent not reached"
@@ -186,6 +232,7 @@ class ChatScreen(Screen):
         header.endpoint = self.options.endpoint_label
         header.read_only = self.options.read_only
         yield header
+        yield HandoverBar(id="handover")
         yield PresenceBar(id="presence")
         yield ConnectionBanner(id="banner")
         with Horizontal(id="main"):
@@ -247,6 +294,10 @@ class ChatScreen(Screen):
             self.opened.session, self.post_message, batch_s=self.options.batch_s
         )
         self.controller.start()
+        self.attention = Attention(self.notifier, self.session_name, message.client_id)
+        self.query_one(HandoverBar).me = message.client_id
+        self.handover = HandoverController(self.opened.session, self.post_message)
+        self.handover.start()
         self._watch_agent(self.opened.session)
         self.ready = True
         if self.options.join is not None:
@@ -266,6 +317,9 @@ class ChatScreen(Screen):
         if self.controller is not None:
             self.controller.stop()
             self.controller = None
+        if self.handover is not None:
+            self.handover.stop()
+            self.handover = None
         opened, self.opened = self.opened, None
         self.ready = False
         if opened is not None and opened.close is not None:
@@ -275,7 +329,12 @@ class ChatScreen(Screen):
 
     @on(m.TranscriptChanged)
     async def _transcript_changed(self, message: m.TranscriptChanged) -> None:
-        await self.query_one(Transcript).show_entries(message.entries, message.has_older)
+        entries: Any = message.entries
+        if self.handover is not None:  # the handover events among prompts and turns
+            entries = self.handover.timeline(entries, has_older=message.has_older)
+            self._signal(self._attention_prompts(message.entries))
+            self._show_composer_mode()  # a reply answers the newest prompt
+        await self.query_one(Transcript).show_entries(entries, message.has_older)
         self.has_older = message.has_older
         self._refresh_flags(message.entries)
         self._agent_not_reached(message.entries)
@@ -284,6 +343,9 @@ class ChatScreen(Screen):
     def _turn_changed(self, message: m.TurnChanged) -> None:
         self.query_one(Transcript).show_turn(message.view)
         self.approval = self.controller is not None and bool(self.controller.pending_approval())
+        if self.attention is not None and message.view.pending_approvals:
+            self._signal(self.attention.turn_changed(message.view, focused=self.app.app_focus))
+            self._show_title()
 
     @on(m.PromptChanged)
     def _prompt_changed(self, message: m.PromptChanged) -> None:
@@ -294,14 +356,16 @@ class ChatScreen(Screen):
     def _turn_finished(self, message: m.TurnFinished) -> None:
         if self.controller is not None:
             self._refresh_flags(self.controller.session.transcript())
-        if self.options.notify and message.view.own and not self.app.app_focus:
-            notify_desktop(self.app, f"tui-session: your turn ended ({message.view.status})")
+        if self.attention is not None:
+            self._signal(self.attention.turn_ended(message.view, focused=self.app.app_focus))
+            self._show_title()
 
     @on(m.ActiveTurnsChanged)
     def _active_changed(self, message: m.ActiveTurnsChanged) -> None:
         self.query_one(ActiveTurnsStrip).show(message.turns, message.mine)
         self.mine_busy = bool(message.mine)
         self.any_busy = any(message.turns.values())
+        self._show_title()
 
     @on(m.MembersChanged)
     def _members_changed(self, message: m.MembersChanged) -> None:
@@ -364,6 +428,72 @@ class ChatScreen(Screen):
     def _notice(self, message: m.Notice) -> None:
         self.notify(message.text, severity=message.severity)  # type: ignore[arg-type]
 
+    @on(m.HandoverChanged)
+    async def _handover_changed(self, message: m.HandoverChanged) -> None:
+        """docs/handover.md: the bar, the transcript's lines, the composer's mode, the keys,
+        the terminal's title and notifications follow who answers the session."""
+        if self.handover is None or self.controller is None:
+            return
+        self.query_one(HandoverBar).show(message.view, message.control_view)
+        session = self.controller.session
+        entries = session.transcript()
+        await self.query_one(Transcript).show_entries(
+            self.handover.timeline(entries, has_older=session.has_older()),
+            session.has_older(),
+        )
+        self._show_composer_mode()
+        self.refresh_bindings()
+        if self.attention is not None:
+            self._signal(
+                self.attention.handover(
+                    self.handover.lines(),
+                    operator=self.handover.acts_as_operator,
+                    focused=self.app.app_focus,
+                )
+            )
+        self._show_title()
+
+    def _show_composer_mode(self) -> None:
+        """While this user is in control the composer sends replies, not prompts."""
+        composer = self.query_one(Composer)
+        handover = self.handover
+        replying = handover is not None and handover.replying()
+        if not composer.has_class("-reply"):
+            self._prompt_placeholder = composer.placeholder
+        if handover is not None and replying:
+            composer.placeholder = handover.reply_placeholder()
+            composer.border_title = "reply as operator"
+        elif composer.has_class("-reply"):
+            composer.placeholder = self._prompt_placeholder
+            composer.border_title = ""
+        composer.set_class(replying, "-reply")
+
+    def _signal(self, data: str) -> None:
+        """Bytes for the terminal itself (a notification, the title), beside the screen."""
+        output = TerminalOutput.of(self.app)
+        if data and output is not None:
+            output.write(data)
+
+    def _attention_prompts(self, entries: Any) -> str:
+        if self.attention is None or self.handover is None:
+            return ""
+        replying = self.handover.replying()
+        return self.attention.prompts(entries, replying=replying, focused=self.app.app_focus)
+
+    def _show_title(self) -> None:
+        """The terminal's title: the session and its state (written only when it changes)."""
+        if self.attention is None or self.handover is None:
+            return
+        view = self.handover.view()
+        mine = self.controller.pending_approval() if self.controller is not None else None
+        state = title_state(
+            waiting_for_me=bool(mine and mine[0].own),
+            in_control=self.handover.in_control(),
+            escalated=bool(view.open_escalations),
+            busy=self.any_busy,
+        )
+        self._signal(self.attention.title(state))
+
     @on(Transcript.UnseenChanged)
     def _unseen(self, message: Transcript.UnseenChanged) -> None:
         self.query_one("#unseen").display = message.unseen
@@ -404,11 +534,27 @@ class ChatScreen(Screen):
             "edit_last": self.can_edit,
             "regenerate": self.can_regenerate and not self.mine_busy,
             "switch_branch": self.has_branches,
+            **self._handover_actions(),
         }[action]
         if enabled:
             return True
         # core turn keys stay listed (dimmed); the situational ones appear when they apply
         return None if action in DIMMED_WHEN_OFF else False
+
+    def _handover_actions(self) -> dict[str, bool]:
+        """Which handover keys apply now (docs/handover.md): f6 where an operator can answer
+        and the agent answers; f7 and alt+a for operators only."""
+        handover = self.handover
+        if handover is None or self.options.read_only:  # a read-only invite publishes nothing
+            return dict.fromkeys(("ask_human", "take_over", "hand_back", "answer_human"), False)
+        holder = handover.in_control()
+        operator = handover.acts_as_operator
+        return {
+            "ask_human": handover.escalation_offered and holder is None and not self.mine_busy,
+            "take_over": operator and holder != handover.me,
+            "hand_back": operator and holder == handover.me,
+            "answer_human": operator and handover.open_escalation() is not None,
+        }
 
     def _intent(
         self,
@@ -454,6 +600,12 @@ class ChatScreen(Screen):
                 cmid, composer.editing = composer.editing, None
                 composer.border_subtitle = ""
                 self._intent(self.controller.edit(cmid, text), restore=text)
+            return
+        if self.handover is not None and self.handover.replying():
+            text = self._take_text()
+            if text:
+                self.query_one(Transcript).scroll_to_newest()
+                self._intent(self.handover.reply(text), restore=text)
             return
         if self.mine_busy:
             self.notify(
@@ -535,6 +687,47 @@ class ChatScreen(Screen):
         if self.controller is not None and not self.controller.switch_branch():
             self.notify("No other branch here.", severity="warning")
 
+    # --- human handover (docs/handover.md) ---------------------------------------------------
+
+    def action_ask_human(self) -> None:
+        if self.handover is not None:
+            composer = self.query_one(Composer)
+            text = composer.text.strip()
+            if text:
+                composer.remember(text)
+                composer.text = ""
+            self.query_one(Transcript).scroll_to_newest()
+            self._intent(self.handover.ask_for_human(text), restore=text or None)
+
+    def action_take_over(self) -> None:
+        handover = self.handover
+        if handover is None:
+            return
+        holder = handover.in_control()
+        if holder is None:
+            self._intent(handover.take_over(None))
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.handover is not None:
+                self._intent(self.handover.take_over(holder))
+
+        question = f"{holder} is in control. Take over from {holder}?"
+        self.app.push_screen(ConfirmScreen(question, yes="Take over"), answered)
+
+    def action_hand_back(self) -> None:
+        if self.handover is not None:
+            self._intent(self.handover.hand_back())
+
+    def action_answer_human(self) -> None:
+        handover = self.handover
+        escalation = handover.open_escalation() if handover is not None else None
+        if handover is None or escalation is None:
+            return
+        text = self._take_text()
+        if text:
+            self._intent(handover.answer(escalation, text), restore=text)
+
     def action_toggle_wire(self) -> None:
         wire = self.query_one(WirePane)
         wire.display = not wire.display
@@ -589,6 +782,8 @@ class ChatScreen(Screen):
         self.query_one("#unseen").display = False
         self.app.clear_notifications()
         self.query_one(PresenceBar).show(())
+        self.query_one(HandoverBar).display = False
+        self._show_composer_mode()
         self.query_one(ActiveTurnsStrip).show({}, ())
         self.query_one(WirePane).clear()
         self.mine_busy = self.any_busy = self.approval = self.has_older = False

@@ -29,6 +29,8 @@ class KeyFooter(Footer):
             yield widget
 
     async def recompose(self) -> None:
+        if not self.is_attached:  # its screen was closed (a session left for the desk)
+            return
         with self.app.batch_update():
             await super().recompose()
             self.fit()

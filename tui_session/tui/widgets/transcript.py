@@ -13,9 +13,13 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
+from tui_session.transport.client_handover import HandoverLineView
 from tui_session.transport.client_model import PromptView, TurnView
 
+from .handover import HandoverLine
 from .turn import EntryItem, PromptItem, TurnItem
+
+Entry = PromptView | TurnView | HandoverLineView
 
 
 class Transcript(VerticalScroll):
@@ -50,7 +54,7 @@ class Transcript(VerticalScroll):
                 return child
         return None
 
-    async def show_entries(self, entries: Sequence[PromptView | TurnView], has_older: bool) -> None:
+    async def show_entries(self, entries: Sequence[Entry], has_older: bool) -> None:
         """Reconcile children with the session's transcript, keeping existing widgets."""
         self.has_older = has_older
         marker = self.query_one("#older-marker", Static)
@@ -68,11 +72,7 @@ class Transcript(VerticalScroll):
             for key, entry in wanted:
                 widget = existing.get(key)
                 if widget is None:
-                    widget = (
-                        PromptItem(entry, self.me, self.device)
-                        if isinstance(entry, PromptView)
-                        else TurnItem(entry, self.me)
-                    )
+                    widget = self._item_for(entry)
                     await self.mount(widget, after=previous)
                     grew = True
                 else:
@@ -82,6 +82,13 @@ class Transcript(VerticalScroll):
                 previous = widget
         if grew:
             self.content_grew()
+
+    def _item_for(self, entry: Entry) -> EntryItem:
+        if isinstance(entry, PromptView):
+            return PromptItem(entry, self.me, self.device)
+        if isinstance(entry, HandoverLineView):
+            return HandoverLine(entry)
+        return TurnItem(entry, self.me)
 
     def show_turn(self, view: TurnView) -> None:
         widget = self.item(view.run_id)
@@ -113,5 +120,7 @@ class Transcript(VerticalScroll):
             self.post_message(self.UnseenChanged(unseen))
 
 
-def _key(entry: PromptView | TurnView) -> str:
+def _key(entry: Entry) -> str:
+    if isinstance(entry, HandoverLineView):
+        return entry.key
     return entry.cmid if isinstance(entry, PromptView) else entry.run_id

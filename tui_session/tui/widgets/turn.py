@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.widgets import Button, Collapsible, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
+from tui_session.protocol.handover import operator_label
 from tui_session.transport.client_model import MessageView, PromptView, TurnView
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -86,6 +87,8 @@ class PromptItem(EntryItem):
 def _prompt_status(view: PromptView) -> str:
     if view.cancel_requested and view.status != "started":
         return "cancel requested"
+    if view.status == "handled by operator" and view.handled_by:
+        return f"→ {operator_label(view.handled_by)}"
     if view.status in ("sending", "agent not reached", "waiting for agent"):
         hint = " (retry from the command palette)" if view.status != "sending" else ""
         return f"{view.status}{hint}"
@@ -189,10 +192,13 @@ class TurnItem(EntryItem):
             ("-error", view.status == "error"),
             ("-waiting", view.status == "suspended"),
             ("-stalled", view.stalled),
+            ("-operator", bool(view.operator)),
         ):
             self.set_class(on, cls)
         owner = who(view.client_id, self.me, view.own)
-        title = "assistant · your turn" if view.own else f"assistant · {_esc(owner)}'s turn"
+        # an operator's reply is the assistant side too, headed with who wrote it
+        speaker = _esc(operator_label(view.operator)) if view.operator else "assistant"
+        title = f"{speaker} · your turn" if view.own else f"{speaker} · {_esc(owner)}'s turn"
         parts = [f"[b]{title}[/b]", _label(view)]
         if view.branch is not None and len(view.branch.siblings) > 1:
             parts.append(f"branch {view.branch.index + 1}/{len(view.branch.siblings)}")
