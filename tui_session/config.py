@@ -141,6 +141,9 @@ class AgentSettings:
     unwatched_grace_s: float = 30.0
     # ClientIds (comma-separated) that may cancel anyone's turn, besides its owner.
     operators: str = ""
+    # ClientIds (comma-separated) that may approve or deny anyone's tool calls, besides the
+    # turn's owner; "*": anyone.
+    approvers: str = ""
     # When set, POST /api/chat and GET /api/token need "Authorization: Bearer <secret>"; when
     # unset they answer only on loopback.
     auth_secret: str | None = None

@@ -41,6 +41,7 @@ SESSION_CHANNELS = "session:*"
 CLIENT_CAPABILITY = {SESSION_CHANNELS: ["publish", "subscribe", "presence", "history"]}
 TOO_MANY_RUNS = 42910  # HTTP 429, an Ably-style code for "rate limit"
 PRESENCE_DEBOUNCE_S = 0.2
+HTTP_STATUS = {ErrorCode.INPUT_EVENT_NOT_FOUND: 404, ErrorCode.APPROVAL_NOT_ALLOWED: 403}
 
 TokenRequester = Callable[[str], Awaitable[dict[str, Any]]]
 
@@ -88,6 +89,7 @@ class AgentService:
         self._presence_dirty: set[str] = set()
         self._presence_task: asyncio.Task[None] | None = None
         self.operators = {o.strip() for o in settings.operators.split(",") if o.strip()}
+        self.approvers = [a.strip() for a in settings.approvers.split(",") if a.strip()]
         self.token_client_ids = {
             c.strip() for c in settings.token_client_ids.split(",") if c.strip()
         }
@@ -187,7 +189,7 @@ class AgentService:
                 trigger_deadline_s=self.settings.trigger_deadline_s,
             )
         except ProtocolError as exc:
-            status = 404 if exc.code == ErrorCode.INPUT_EVENT_NOT_FOUND else 400
+            status = HTTP_STATUS.get(exc.code, 400)
             return _error(status, int(exc.code), str(exc))
         if run.duplicate:  # this input already has a run (§7.12): answer with it
             return web.json_response(run.ids())
@@ -244,6 +246,7 @@ class AgentService:
                 self.realtime,
                 name,
                 operators=self.operators,
+                approvers=self.approvers,
                 rollup_window_s=self.settings.append_window_ms / 1000,
             )
             served = ServedSession(name, agent)

@@ -34,6 +34,7 @@ from tui_session.protocol import (
     RunNode,
     cancel,
     invocation_body,
+    not_a_decider,
     regenerate,
     tool_approval_response,
     user_text,
@@ -359,9 +360,7 @@ class ClientSession:
             parent=parent,
             fork_of=fork_of,
         )
-        ops = [
-            with_app_headers(op, {DEVICE_HEADER: self.device}) for op in user_text(headers, text)
-        ]
+        ops = user_text(headers, text)
         self._apply(self.state.add_prompt(handle, text, parent=parent, fork_of=fork_of))
         try:
             serials = await self._publish(ops)
@@ -407,8 +406,13 @@ class ClientSession:
         *,
         invoke: bool = True,
     ) -> RunHandle:
-        """Answer a tool approval request on the assistant message, then POST (§3.7)."""
+        """Answer a tool approval request on the assistant message, then POST (§3.7).
+        Refused here, publishing nothing, when the run's agent named deciders and this
+        client is not one of them (protocol/approvals.py; the agent refuses it too)."""
         self._check_open("approve")
+        run = self.state.tree.run(run_id)
+        if run is not None and not run.may_decide(self.client_id):
+            raise ProtocolError(ErrorCode.APPROVAL_NOT_ALLOWED, not_a_decider(run.deciders()))
         handle = self._handle("approval", assistant_cmid, target_run_id=run_id)
         headers = InputHeaders(
             assistant_cmid,
@@ -585,6 +589,8 @@ class ClientSession:
     # --- publishing --------------------------------------------------------------------------
 
     async def _publish(self, ops: list[Publish]) -> list[str | None]:
+        """Every publish of this client names its device (client_wire), for attribution."""
+        ops = [with_app_headers(op, {DEVICE_HEADER: self.device}) for op in ops]
         try:
             result = await self._channel.publish([outbound(op) for op in ops])
         except Exception as err:
@@ -642,6 +648,10 @@ class ClientSession:
 
     def has_older(self) -> bool:
         return self.read.has_older()
+
+    def browsing(self) -> BranchSelection | None:
+        """The older branch this device deliberately shows (F4), if it does."""
+        return self.read.browsing()
 
     def branch_selection(self, cmid: str) -> BranchSelection | None:
         return self.read.branch_selection(cmid)
