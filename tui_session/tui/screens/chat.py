@@ -44,6 +44,7 @@ SESSION_ACTIONS = {
     "edit_last",
     "regenerate",
     "switch_branch",
+    "approval_refused",
 }
 
 
@@ -112,6 +113,8 @@ class ChatScreen(Screen):
             priority=True,
             tooltip="Deny the tool call waiting for approval",
         ),
+        # the same keys for a device that may not decide: not in the footer, and says why
+        Binding("alt+y,f8,alt+n,f9", "approval_refused", show=False, priority=True),
         Binding(
             "f2",
             "edit_last",
@@ -144,7 +147,8 @@ class ChatScreen(Screen):
 
     mine_busy: reactive[bool] = reactive(False, bindings=True)
     any_busy: reactive[bool] = reactive(False, bindings=True)
-    approval: reactive[bool] = reactive(False, bindings=True)
+    approval: reactive[bool] = reactive(False, bindings=True)  # pending, and mine to decide
+    approval_refused: reactive[bool] = reactive(False, bindings=True)  # pending, not mine
     has_older: reactive[bool] = reactive(False, bindings=True)
     can_edit: reactive[bool] = reactive(False, bindings=True)
     can_regenerate: reactive[bool] = reactive(False, bindings=True)
@@ -245,7 +249,7 @@ class ChatScreen(Screen):
     @on(m.TurnChanged)
     def _turn_changed(self, message: m.TurnChanged) -> None:
         self.query_one(Transcript).show_turn(message.view)
-        self.approval = self.controller is not None and bool(self.controller.pending_approval())
+        self._refresh_approval()
 
     @on(m.PromptChanged)
     def _prompt_changed(self, message: m.PromptChanged) -> None:
@@ -263,9 +267,13 @@ class ChatScreen(Screen):
 
     @on(m.ActiveTurnsChanged)
     def _active_changed(self, message: m.ActiveTurnsChanged) -> None:
-        self.query_one(ActiveTurnsStrip).show(message.turns, message.mine)
+        self.query_one(ActiveTurnsStrip).show(message.turns, message.mine, message.names)
         self.mine_busy = bool(message.mine)
         self.any_busy = any(message.turns.values())
+
+    @on(m.BranchLineChanged)
+    def _branch_line(self, message: m.BranchLineChanged) -> None:
+        self.query_one(ActiveTurnsStrip).show_branch(message.text)
 
     @on(m.MembersChanged)
     def _members_changed(self, message: m.MembersChanged) -> None:
@@ -310,8 +318,12 @@ class ChatScreen(Screen):
         self.has_branches = any(
             e.branch is not None and len(e.branch.siblings) > 1 for e in entries
         )
-        if self.controller is not None:
-            self.approval = bool(self.controller.pending_approval())
+        self._refresh_approval()
+
+    def _refresh_approval(self) -> None:
+        pending = self.controller.pending_approval() if self.controller is not None else None
+        self.approval = pending is not None and pending[0].can_decide
+        self.approval_refused = pending is not None and not pending[0].can_decide
 
     # --- bindings ----------------------------------------------------------------------------
 
@@ -332,6 +344,7 @@ class ChatScreen(Screen):
             "edit_last": self.can_edit,
             "regenerate": self.can_regenerate and not self.mine_busy,
             "switch_branch": self.has_branches,
+            "approval_refused": self.approval_refused,
         }[action]
         if enabled:
             return True
@@ -433,6 +446,10 @@ class ChatScreen(Screen):
     def action_deny(self) -> None:
         if self.controller is not None:
             self._intent(self.controller.answer_approval(False))
+
+    def action_approval_refused(self) -> None:
+        """alt+y / alt+n on a device that may not decide: the controller says why."""
+        self.action_approve()
 
     def action_edit_last(self) -> None:
         if self.controller is None:
