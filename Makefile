@@ -26,9 +26,11 @@ $(NODE_STAMP): $(NODE_DIR)/package.json
 chat: $(STAMP)
 	$(BIN)/tui-session chat --session $(SESSION)
 
+# ruff, then the import rules (import-linter contracts in pyproject.toml)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 test: $(STAMP) $(NODE_STAMP) lint
 	$(BIN)/pytest -q -m "not soak"

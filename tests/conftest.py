@@ -5,13 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import HubEndpoint
-from tui_session.config import HubSettings
+from tests.support.hub import HubEndpoint, hub_settings
 from tui_session.hub.server import start_hub
-
-
-def hub_settings(data_dir: Path, **overrides) -> HubSettings:
-    return HubSettings(host="127.0.0.1", port=0, data_dir=data_dir, **overrides)
 
 
 @pytest.fixture

@@ -4,12 +4,15 @@ overrides, loads Settings, and hands them to the package that does the work."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tui_session import paths
 from tui_session.config import ConfigError, Settings, load_settings, resolve_config_file
+
+if TYPE_CHECKING:
+    from tui_session.launch import Launch
 
 app = typer.Typer(
     name="tui-session",
@@ -155,19 +158,19 @@ def chat(
     config: ConfigOption = None,
 ) -> None:
     """Open the terminal client on a session (starting a local hub when none is reachable)."""
-    from tui_session.tui import launch as launching
+    from tui_session import launch
 
     overrides: dict[str, Any] = {
         "client.user": user,
-        "client.device": device or launching.default_device(),
+        "client.device": device or launch.default_device(),
         "client.agent_url": agent_url,
-        **launching.endpoint_overrides(endpoint),
+        **launch.endpoint_overrides(endpoint),
     }
     settings = _settings(config, overrides)
+    plan = _plan(settings, session, channel, endpoint)
     try:
-        plan = launching.plan(settings, session=session, channel=channel, endpoint_flag=endpoint)
-        plan = launching.ensure_local_server(plan, config=config)
-    except launching.LaunchError as err:
+        plan = launch.ensure_local_server(plan, config=config)
+    except launch.LaunchError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=1) from err
     if plan.started_server:
@@ -176,13 +179,13 @@ def chat(
             f"(logs in {paths.log_dir()})"
         )
     if plan.created:
-        typer.echo(f"new session; join it from another terminal with:\n  {plan.join}")
+        typer.echo(f"new session; join it from another terminal with:\n  {plan.join_command}")
     from tui_session.tui.app import make_app
 
-    chat_app = make_app(settings, launching.session_factory(settings), launching.chat_options(plan))
+    chat_app = make_app(settings, launch.session_factory(settings), launch.chat_options(plan))
     chat_app.run()
     if plan.created:
-        typer.echo(f"to come back to this session: {plan.join}")
+        typer.echo(f"to come back to this session: {plan.join_command}")
 
 
 @app.command()
@@ -209,19 +212,38 @@ def export(
     if not session and not channel:
         typer.echo("error: give --session ID or --channel NAME", err=True)
         raise typer.Exit(code=2)
-    from tui_session.tui import launch as launching
+    from tui_session import launch
+    from tui_session.transport.export import export_session
 
-    settings = _settings(config, launching.endpoint_overrides(endpoint))
+    settings = _settings(config, launch.endpoint_overrides(endpoint))
+    plan = _plan(settings, session, channel, endpoint)
     try:
-        plan = launching.plan(settings, session=session, channel=channel, endpoint_flag=endpoint)
-        text = launching.export_session(plan, format)
-    except launching.LaunchError as err:
+        text = export_session(settings, plan.channel_name, format, hub_key=launch.hub_key(settings))
+    except launch.LaunchError as err:
         typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=1) from err
+    except Exception as err:  # the SDK's errors: show the cause, not a traceback
+        typer.echo(f"error: cannot read {plan.channel_name}: {err}", err=True)
         raise typer.Exit(code=1) from err
     if output is None:
         typer.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
+
+
+def _plan(
+    settings: Settings, session: str | None, channel: str | None, endpoint: str | None
+) -> Launch:
+    """The session to open; a name the hub would refuse is a usage error (exit code 2),
+    reported before anything connects."""
+    from tui_session import launch
+    from tui_session.sessions import InvalidName
+
+    try:
+        return launch.plan(settings, session=session, channel=channel, endpoint_flag=endpoint)
+    except (InvalidName, launch.LaunchError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=2) from err
 
 
 @app.command()

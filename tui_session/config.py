@@ -149,6 +149,14 @@ class AgentSettings:
     auth_secret: str | None = None
     # ClientIds (comma-separated) /api/token issues tokens for; empty: any.
     token_client_ids: str = ""
+    # Pushes when a user's turn ends or needs them and none of their devices is present: a
+    # webhook (JSON POST) and an ntfy topic URL; "{user}" in a URL becomes the user's name.
+    # Empty: off. Checked when the agent starts (agent/notifier.py).
+    notify_webhook: str = ""
+    notify_webhook_secret: str | None = None  # signs the body: X-Tui-Session-Signature
+    notify_ntfy: str = ""
+    notify_ntfy_token: str | None = None  # ntfy access token (Authorization: Bearer)
+    notify_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
         _check(0 <= self.port <= 65535, f"agent.port must be 0..65535, got {self.port}")

@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 from ably import AblyException
 
-from tests.agent.test_service import demo_settings, running_agent
-from tests.support import HubEndpoint, wait_until
+from tests.support.agent import demo_settings, running_agent
+from tests.support.hub import HubEndpoint, wait_until
 from tui_session.transport.client import ClientSession
 
 CHANNEL = "session:abuse"

@@ -45,8 +45,8 @@ from tests.abuse.strategies import (
     protocol_frames,
     wire_payloads,
 )
-from tests.agent.test_service import demo_settings, post, running_agent
-from tests.support import Collector, HubEndpoint, wait_state
+from tests.support.agent import demo_settings, post, running_agent
+from tests.support.hub import Collector, HubEndpoint, wait_state
 from tests.transport.agent_helpers import Client, invocation, recorder, transport
 from tui_session.hub.frames import AblyError, decode_frame
 

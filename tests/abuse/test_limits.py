@@ -25,8 +25,7 @@ import aiohttp
 import pytest
 from ably import AblyException
 
-from tests.conftest import hub_settings
-from tests.support import HubEndpoint, free_port, wait_state, wait_until
+from tests.support.hub import HubEndpoint, free_port, hub_settings, wait_state, wait_until
 from tui_session.hub.auth import AuthStore
 from tui_session.hub.server import start_hub
 

@@ -7,7 +7,6 @@ the service with POST /api/chat, exactly as a terminal does; a raw subscriber re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -28,9 +27,10 @@ from tests.fakes.openai_server import (
     responses_function_call,
     responses_message,
 )
-from tests.support import HubEndpoint, wait_until
+from tests.support.agent import post, running_agent, streamed_text
+from tests.support.hub import HubEndpoint, wait_until
 from tests.transport.agent_helpers import Client, Wire, invocation, recorder, transport
-from tui_session.agent.launch import AblyTarget, RunningAgent, start_agent
+from tui_session.agent.launch import AblyTarget, start_agent
 from tui_session.config import AgentSettings
 
 CHANNEL = "session:svc"
@@ -57,50 +57,12 @@ def agent_settings(server: FakeOpenAI, **overrides: Any) -> AgentSettings:
     return replace(base, **overrides)
 
 
-@contextlib.asynccontextmanager
-async def running_agent(
-    hub: HubEndpoint, settings: AgentSettings, data_dir: Path
-) -> AsyncIterator[RunningAgent]:
-    agent = await start_agent(settings, AblyTarget(hub.key, hub.host, hub.port), data_dir)
-    try:
-        yield agent
-    finally:
-        await agent.stop()
-
-
-async def post(agent: RunningAgent, body: Any) -> tuple[int, dict[str, Any]]:
-    async with aiohttp.ClientSession() as http:
-        url = f"http://127.0.0.1:{agent.port}/api/chat"
-        kwargs = {"data": body} if isinstance(body, bytes | str) else {"json": body}
-        async with http.post(url, **kwargs) as response:
-            return response.status, await response.json()
-
-
-def demo_settings(**overrides: Any) -> AgentSettings:
-    """The offline demo model, as fast as it can go."""
-    base = AgentSettings(host="127.0.0.1", port=0, model="offline-demo", demo_pace=0)
-    return replace(base, **overrides)
-
-
 def text_answer(text_chunks: list[str], item_id: str = "msg_1") -> list[Event]:
     return [
         Event(response_created()),
         *(Event(e) for e in responses_message(item_id, text_chunks)),
         Event(response_completed()),
     ]
-
-
-def streamed_text(wire: Wire, run_id: str) -> str:
-    """The answer text of a run as a fresh reader of the wire folds it."""
-    node = wire.tree().run(run_id)
-    assert node is not None
-    return "".join(
-        part.get("text", "")
-        for _cmid, message in node.messages()
-        for item in message.get("items", [])
-        if item.get("type") == "message"
-        for part in item.get("content", [])
-    )
 
 
 async def wait_until_async(read: Any, expected: Any, timeout: float = 10.0) -> None:

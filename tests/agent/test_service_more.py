@@ -12,8 +12,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.agent.test_service import demo_settings, post, running_agent, streamed_text
-from tests.conftest import hub_settings
 from tests.fakes.openai_server import (
     Event,
     FakeOpenAI,
@@ -22,9 +20,18 @@ from tests.fakes.openai_server import (
     response_created,
     responses_message,
 )
-from tests.support import Collector, HubEndpoint, free_port, wait_state, wait_until
+from tests.support.agent import demo_settings, post, running_agent, streamed_text
+from tests.support.forms import npm_message_summaries, npm_run_summaries
+from tests.support.hub import (
+    Collector,
+    HubEndpoint,
+    free_port,
+    hub_settings,
+    wait_state,
+    wait_until,
+)
+from tests.support.npm import npm_client
 from tests.transport.agent_helpers import Client, invocation, recorder, transport
-from tests.transport.test_agent_npm import NpmClient, npm_messages, npm_runs
 from tui_session.hub.server import start_hub
 
 
@@ -37,7 +44,7 @@ async def test_npm_client_sees_the_services_answer_as_the_model_wrote_it(
     settings = demo_settings()
     wire = await recorder(hub, channel)
     async with running_agent(hub, settings, tmp_path) as agent:
-        npm = await NpmClient.start(hub, channel, "plain")
+        npm = await npm_client(hub, channel, "plain")
         try:
             first = await npm.next("invocation")
             status, ids = await post(agent, first["invocation"])
@@ -48,11 +55,11 @@ async def test_npm_client_sees_the_services_answer_as_the_model_wrote_it(
             await npm.close()
     text = streamed_text(wire, ids["runId"])
     assert "offline demo" in text.lower()
-    [npm_answer] = [m for m in npm_messages(result) if m[1] == "assistant"]
+    [npm_answer] = [m for m in npm_message_summaries(result) if m[1] == "assistant"]
     npm_text = "".join(item[2] for item in npm_answer[2] if item[0] == "message")
     assert npm_text == text, "the npm client shows exactly what the model streamed"
-    assert npm_messages(history) == npm_messages(result)
-    assert [r[2] for r in npm_runs(result)] == ["complete"]
+    assert npm_message_summaries(history) == npm_message_summaries(result)
+    assert [r[2] for r in npm_run_summaries(result)] == ["complete"]
 
 
 async def test_ten_sessions_with_three_concurrent_runs_each(

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from tests.agent.test_service import demo_settings, running_agent
 from tests.faults.chaos_proxy import ChaosProxy, FaultPlan
 from tests.faults.helpers import RecordingBackend, divergence, prompt_text, turn_text
-from tests.support import HubEndpoint, wait_until
+from tests.support.agent import demo_settings, running_agent
+from tests.support.hub import HubEndpoint, wait_until
 from tui_session.agent.models.demo import demo_answer
 from tui_session.transport.client import ClientSession
 from tui_session.transport.client_model import TurnView

@@ -26,10 +26,9 @@ from typing import Any
 
 import pytest
 
-from tests.agent.test_service import demo_settings, running_agent
-from tests.conftest import hub_settings
 from tests.faults.chaos_proxy import ChaosProxy, FaultPlan
-from tests.support import HubEndpoint, wait_until
+from tests.support.agent import demo_settings, running_agent
+from tests.support.hub import HubEndpoint, hub_settings, wait_until
 from tui_session.agent.models.demo import demo_answer
 from tui_session.hub.server import start_hub
 from tui_session.transport.client import ClientSession

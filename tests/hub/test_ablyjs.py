@@ -9,16 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 from contextlib import suppress
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import HubEndpoint
+from tests.support.hub import HubEndpoint
+from tests.support.npm import NODE_DIR, node_or_skip
 
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 SCRIPT = NODE_DIR / "ablyjs_hub.mjs"
 PROCESS_TIMEOUT_S = 40.0  # the script has its own 20 s global timeout; this only backs it up
 
@@ -37,15 +35,6 @@ CHECKS = [
     "token_auth",  # (h) TokenRequest signed by ably-js through authCallback; requestToken
     "resume",  # abrupt socket drop: same connectionId, RESUMED, missed messages replayed once
 ]
-
-
-def node_or_skip() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node not found: install node 20+ to run the ably-js interop tests")
-    if not (NODE_DIR / "node_modules" / "ably").is_dir():
-        pytest.skip(f"node not found: {NODE_DIR}/node_modules is absent (run npm install there)")
-    return node
 
 
 async def run_script(node: str, *args: str) -> tuple[int, list[dict[str, Any]], str, str]:
@@ -79,7 +68,7 @@ async def run_script(node: str, *args: str) -> tuple[int, list[dict[str, Any]], 
 
 async def test_script_lists_every_check() -> None:
     """A check added to the script must be added to CHECKS here, or it would never run."""
-    node = node_or_skip()
+    node = node_or_skip("ably")
     code, records, stdout, stderr = await run_script(node, "--list")
     assert code == 0, f"--list failed:\n{stdout}\n{stderr}"
     assert records and records[0].get("checks") == CHECKS, f"script checks: {records}"
@@ -87,7 +76,7 @@ async def test_script_lists_every_check() -> None:
 
 @pytest.mark.parametrize("check", CHECKS)
 async def test_ablyjs_against_hub(hub: HubEndpoint, check: str) -> None:
-    node = node_or_skip()
+    node = node_or_skip("ably")
     code, records, stdout, stderr = await run_script(
         node, "--host", hub.host, "--port", str(hub.port), "--key", hub.key, "--only", check
     )

@@ -6,7 +6,7 @@ import base64
 
 import aiohttp
 
-from tests.support import Collector, HubEndpoint, wait_state
+from tests.support.hub import Collector, HubEndpoint, wait_state
 from tui_session.transport.connect import hub_realtime
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from ably.types.message import Message
 from websockets.exceptions import ConnectionClosed
 
-from tests.support import HubProcess, wait_state, wait_until
+from tests.support.hub import HubProcess, wait_state, wait_until
 from tui_session.hub.auth import AuthStore
 from tui_session.transport.connect import hub_realtime, hub_rest
 

@@ -21,8 +21,7 @@ from typing import Any
 import pytest
 from ably import AblyRealtime
 
-from tests.conftest import hub_settings
-from tests.support import Collector, HubEndpoint, wait_state, wait_until
+from tests.support.hub import Collector, HubEndpoint, hub_settings, wait_state, wait_until
 from tui_session.hub.server import start_hub
 
 CHANNEL = "session:presence"

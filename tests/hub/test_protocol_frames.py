@@ -10,7 +10,7 @@ import aiohttp
 import msgpack
 import pytest
 
-from tests.support import HubEndpoint
+from tests.support.hub import HubEndpoint
 from tui_session.hub.frames import Action, Flag
 
 WAIT_S = 5.0

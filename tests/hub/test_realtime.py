@@ -6,7 +6,7 @@ import pytest
 from ably.types.message import Message, MessageAction
 
 from tests.proxy import CuttableProxy
-from tests.support import Collector, HubEndpoint, wait_state, wait_until
+from tests.support.hub import Collector, HubEndpoint, wait_state, wait_until
 from tui_session.transport.connect import hub_realtime
 
 

@@ -21,7 +21,7 @@ import pytest
 from ably import AblyException, AblyRealtime, AblyRest
 from ably.types.message import Message
 
-from tests.support import Collector, HubEndpoint, wait_state, wait_until
+from tests.support.hub import Collector, HubEndpoint, wait_state, wait_until
 from tui_session.transport import ably_port_fix
 
 ALLOWED = "session:allowed"

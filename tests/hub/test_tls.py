@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import hub_settings
-from tests.support import Collector, wait_state
+from tests.support.hub import Collector, hub_settings, wait_state
 from tui_session.hub.server import start_hub
 from tui_session.transport.connect import hub_realtime
 

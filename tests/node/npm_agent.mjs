@@ -1,5 +1,5 @@
 // The npm AI Transport 0.8.0 agent as an HTTP endpoint, driven by scripted Responses events
-// (reference §8.3): the oracle our Python ClientSession talks to in tests/transport.
+// (docs/wire.md §8.3): the oracle our Python ClientSession talks to in tests/transport.
 //
 // Usage: node npm_agent.mjs --host 127.0.0.1 --port HUB_PORT --key app.key:secret
 // Prints the port it listens on as its first stdout line, then serves `POST /api/chat` with

@@ -1,5 +1,5 @@
 // An npm client (@ably/ai-transport 0.8.0, OpenAI Responses codec) that only watches a session:
-// the oracle that our views are compared with, message for message (reference §8.4, §8.6).
+// the oracle that our views are compared with, message for message (docs/wire.md §8.4, §8.6).
 //
 // Usage: node npm_observer.mjs --host H --port P --key K --channel C [--client observer]
 //

@@ -22,6 +22,7 @@ from tui_session.protocol import (
     View,
     new_decoder,
 )
+from tui_session.protocol.operator_reply import message_events
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -182,33 +183,7 @@ def strip_ids(op: Operation) -> dict[str, Any]:
 def text_events(item_id: str, text: str, chunks: int = 2) -> list[dict[str, Any]]:
     """A minimal Responses text answer (§8.3), split into `chunks` deltas."""
     size = max(1, -(-len(text) // chunks))
-    deltas = [text[i : i + size] for i in range(0, len(text), size)] or [""]
-    base = {"item_id": item_id, "output_index": 0, "content_index": 0}
-    return [
-        {
-            "type": "response.output_item.added",
-            "output_index": 0,
-            "item": {
-                "id": item_id,
-                "type": "message",
-                "role": "assistant",
-                "status": "in_progress",
-                "content": [],
-            },
-        },
-        {
-            "type": "response.content_part.added",
-            **base,
-            "part": {"type": "output_text", "text": "", "annotations": []},
-        },
-        *({"type": "response.output_text.delta", **base, "delta": d} for d in deltas),
-        {"type": "response.output_text.done", **base, "text": text},
-        {
-            "type": "response.output_item.done",
-            "output_index": 0,
-            "item": {"id": item_id, "type": "message", "status": "completed"},
-        },
-    ]
+    return message_events(item_id, [text[i : i + size] for i in range(0, len(text), size)] or [""])
 
 
 class Script:

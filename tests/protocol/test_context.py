@@ -1,4 +1,4 @@
-"""Reference §4.7 and §7.5: what the model sees, and when the ancestor chain is loaded;
+"""docs/wire.md §4.7 and §7.5: what the model sees, and when the ancestor chain is loaded;
 §5.4 / §7.16: which model events the codec cannot carry."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reference §2.8 decoding table, version guards, first contact, and §7.11 replacement."""
+"""docs/wire.md §2.8 decoding table, version guards, first contact, and §7.11 replacement."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reference §2.5, §2.7, §2.8, §3.5, §4.2, §7.11: what the encoder publishes."""
+"""docs/wire.md §2.5, §2.7, §2.8, §3.5, §4.2, §7.11: what the encoder publishes."""
 
 from __future__ import annotations
 

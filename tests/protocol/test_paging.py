@@ -1,4 +1,4 @@
-"""Reference §3.10 / §9.37: `loadOlder(n)` reveals exactly n older messages while history
+"""docs/wire.md §3.10 / §9.37: `loadOlder(n)` reveals exactly n older messages while history
 lasts, runs are revealed whole (trimmed in messages, whole in runs), `hasOlder()` ends false."""
 
 from __future__ import annotations

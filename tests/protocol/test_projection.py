@@ -1,4 +1,4 @@
-"""Reference §5.3 and §3.7: folding events into messages, and the utility functions."""
+"""docs/wire.md §5.3 and §3.7: folding events into messages, and the utility functions."""
 
 from __future__ import annotations
 

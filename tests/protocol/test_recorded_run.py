@@ -1,4 +1,4 @@
-"""Reference §2.9: the recorded run, decoded live, from history, and re-encoded."""
+"""docs/wire.md §2.9: the recorded run, decoded live, from history, and re-encoded."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reference §5.1, §5.2, §5.4: the OpenAI Responses codec onto the wire and back."""
+"""docs/wire.md §5.1, §5.2, §5.4: the OpenAI Responses codec onto the wire and back."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reference §3.4, §3.9, §3.11 and §7 (1, 2, 7, 8, 18): the tree's rules."""
+"""docs/wire.md §3.4, §3.9, §3.11 and §7 (1, 2, 7, 8, 18): the tree's rules."""
 
 from __future__ import annotations
 

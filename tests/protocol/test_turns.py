@@ -1,5 +1,5 @@
-"""Reference §6 and §3.6, §7.10: own and observer turns (mine = my user's, on any device),
-active turns, cancels, steers."""
+"""docs/wire.md §6 and §3.6, §7.10: own and observer turns (mine = my user's, on any
+device), active turns, cancels, steers."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Reference §3.8, §3.9 (sibling groups, visibility) and the branch rule of protocol/view.py:
-every device follows the newest move (a prompt, an edit, a regenerate), wherever it was made;
-a deliberate selection holds until the next move."""
+"""docs/wire.md §3.8, §3.9 (sibling groups, visibility) and the branch rule of
+protocol/view.py: every device follows the newest move (a prompt, an edit, a regenerate),
+wherever it was made; a deliberate selection holds until the next move."""
 
 from __future__ import annotations
 

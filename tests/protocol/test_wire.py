@@ -1,4 +1,4 @@
-"""Reference §2.2-§2.4, §2.6, §2.10, §3.3: the registries and value conventions."""
+"""docs/wire.md §2.2-§2.4, §2.6, §2.10, §3.3: the registries and value conventions."""
 
 from __future__ import annotations
 

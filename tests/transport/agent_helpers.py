@@ -10,7 +10,7 @@ from typing import Any
 
 from ably.types.message import Message
 
-from tests.support import WAIT_S, HubEndpoint, wait_state
+from tests.support.hub import WAIT_S, HubEndpoint, wait_state
 from tui_session.protocol import (
     Decoder,
     InputHeaders,

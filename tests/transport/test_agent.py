@@ -1,4 +1,4 @@
-"""AgentSession and Run over the real hub and the real ably-python SDK (reference §4, §7, §9).
+"""AgentSession and Run over the real hub and the real ably-python SDK (docs/wire.md §4, §7, §9).
 
 A raw subscriber records the wire; clients publish their inputs with the SDK; the agent pipes
 scripted Responses events. Nothing is mocked and waits are on events, with timeouts.
@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from tests.support import HubEndpoint, wait_until
+from tests.support.hub import HubEndpoint, wait_until
 from tests.transport.agent_helpers import (
     Client,
     codec,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.support import HubEndpoint, wait_until
+from tests.support.hub import HubEndpoint, wait_until
 from tests.transport.agent_helpers import (
     Client,
     invocation,

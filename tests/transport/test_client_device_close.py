@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.proxy import CuttableProxy
-from tests.support import HubEndpoint
+from tests.support.client import close_opened, open_session
+from tests.support.hub import HubEndpoint
 from tui_session.transport import client as client_module
 from tui_session.transport.client import ClientSession
 from tui_session.transport.client_events import WireMessage
-
-from .test_client_support import close_opened, open_session
 
 CHANNEL = "session:device"
 

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import HubEndpoint
+from tests.support.client import Recorder, close_opened, open_session
+from tests.support.hub import HubEndpoint
 from tui_session.protocol import ErrorCode, ProtocolError
 from tui_session.transport.client import ClientSession
 from tui_session.transport.client_events import PromptAdded, PromptRemoved
 from tui_session.transport.owned_inputs import OwnedInputs
-
-from .test_client_support import Recorder, close_opened, open_session
 
 CHANNEL = "session:local"
 

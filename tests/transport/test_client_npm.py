@@ -1,6 +1,6 @@
 """ClientSession (ours, ably-python) against the npm AI Transport 0.8.0 agent on a real hub.
 
-Reference §9 behaviours 26-32, 36, 37, 39-45 and §7.12. Every wait is on session events
+docs/wire.md §9 behaviours 26-32, 36, 37, 39-45 and §7.12. Every wait is on session events
 with a timeout; no sleeps synchronise anything.
 """
 
@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import HubEndpoint, free_port
+from tests.support.client import close_opened, open_session
+from tests.support.hub import HubEndpoint, free_port
+from tests.support.npm import NpmAgent, node_or_skip
 from tui_session.protocol import CancelFilter, ErrorCode, ProtocolError
 from tui_session.transport.client import ClientSession
 from tui_session.transport.client_events import (
@@ -21,8 +23,6 @@ from tui_session.transport.client_events import (
     TurnEnded,
 )
 from tui_session.transport.client_model import TurnView
-
-from .test_client_support import NpmAgent, close_opened, node_or_skip, open_session
 
 CHANNEL = "session:npm"
 

@@ -53,7 +53,7 @@ class RecordingHub:
 
 
 def _reply(request: web.Request, payload: Any, status: int = 200) -> web.Response:
-    # Exact content types, no charset suffix: the SDK switches on them (protocol ref §3.5).
+    # Exact content types, no charset suffix: the SDK switches on them (docs/hub.md, REST).
     if "application/x-msgpack" in request.headers.get("Accept", ""):
         body, content_type = msgpack.packb(payload), "application/x-msgpack"
     else:
@@ -277,7 +277,7 @@ def test_installed_ably_is_the_pinned_version() -> None:
     assert installed == PINNED_ABLY, (
         f"ably {installed} is installed, {PINNED_ABLY} expected: re-check "
         "tui_session/transport/ably_port_fix.py and the quirks in "
-        "shared/reference/ably-realtime-protocol.md §1.2, then update PINNED_ABLY"
+        "docs/hub.md (the Ably protocol, Connecting), then update PINNED_ABLY"
     )
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
     assert f"ably=={PINNED_ABLY}" in pyproject["project"]["dependencies"]

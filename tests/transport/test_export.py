@@ -9,8 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from tests.agent.test_service import demo_settings, post, running_agent
-from tests.support import HubEndpoint
+from tests.support.agent import demo_settings, post, running_agent
+from tests.support.hub import HubEndpoint
 from tests.transport.agent_helpers import Client, invocation, recorder
 from tui_session.transport import export
 

@@ -1,4 +1,4 @@
-"""The comparison matrix of reference §8.6 for the scenarios test_agent_npm.py and
+"""The comparison matrix of docs/wire.md §8.6 for the scenarios test_agent_npm.py and
 test_client_npm.py leave open, on a real hub with the real SDKs (ably-python, ably-js 2.28.0,
 @ably/ai-transport 0.8.0):
 
@@ -21,24 +21,22 @@ from typing import Any
 
 import pytest
 
-from tests.support import HubEndpoint
-from tests.transport.agent_helpers import realtime, source, text_events
-from tui_session.protocol import View
-from tui_session.transport.agent import AgentSession
-from tui_session.transport.client import ClientSession
-
-from .test_client_support import NpmAgent, close_opened, node_or_skip, open_session
-from .test_matrix_support import (
-    NodeScript,
+from tests.support.client import close_opened, open_session
+from tests.support.forms import (
     canonical_json,
     npm_branches,
     npm_messages,
-    npm_observer,
     npm_runs,
     our_branches,
     our_messages,
     our_runs,
 )
+from tests.support.hub import HubEndpoint
+from tests.support.npm import NodeScript, NpmAgent, node_or_skip, npm_observer
+from tests.transport.agent_helpers import realtime, source, text_events
+from tui_session.protocol import View
+from tui_session.transport.agent import AgentSession
+from tui_session.transport.client import ClientSession
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,5 @@
 """Late joiners attaching mid-stream, ours (ClientSession) and theirs (the npm client), against
-our agent and against the npm agent (reference §7.2, §9.3, §9.31): right after attaching they
+our agent and against the npm agent (docs/wire.md §7.2, §9.3, §9.31): right after attaching they
 show the prompt and the whole text so far, then the rest, with no duplicated or missing
 character. test_client_npm.py covers our joiner against the npm agent's text; here the text
 so far is pinned exactly (our agent holds its model mid-answer) and the npm client joins too.
@@ -13,14 +13,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.support import HubEndpoint
+from tests.support.client import close_opened, open_session
+from tests.support.forms import grew_by_appending, npm_messages, our_messages
+from tests.support.hub import HubEndpoint
+from tests.support.npm import NpmAgent, node_or_skip, npm_observer
 from tests.transport.agent_helpers import Wire, realtime, recorder, source, text_events
 from tui_session.transport.agent import AgentSession
 from tui_session.transport.client import ClientSession
 from tui_session.transport.client_events import TurnUpdated
-
-from .test_client_support import NpmAgent, close_opened, node_or_skip, open_session
-from .test_matrix_support import grew_by_appending, npm_messages, npm_observer, our_messages
 
 # Multi-byte characters and fragments that split words: any duplicated or dropped fragment shows.
 CHUNKS = [f"{i:02d}·é{'✓' if i % 3 else '🙂'} " for i in range(60)]

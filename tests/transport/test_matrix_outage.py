@@ -1,4 +1,4 @@
-"""A socket cut for 5 s mid-stream (reference §7.13, §9.38): one ClientSession reaches the hub
+"""A socket cut for 5 s mid-stream (docs/wire.md §7.13, §9.38): one ClientSession reaches the hub
 through a loopback proxy that resets its socket and then holds every reconnection for 5 s (a
 dead network), while the run goes on and ends. Afterwards the client has resumed and its
 transcript is identical to an observer's that never lost its socket and to a fresh reader's.
@@ -16,15 +16,14 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.proxy import CuttableProxy
-from tests.support import HubEndpoint
+from tests.support.client import Recorder, close_opened, open_session
+from tests.support.forms import grew_by_appending, transcript_form
+from tests.support.hub import HubEndpoint
 from tests.transport.agent_helpers import realtime, source, text_events
 from tui_session.transport.agent import AgentSession
 from tui_session.transport.client import ClientSession
 from tui_session.transport.client_events import ConnectionChanged, TurnUpdated
 from tui_session.transport.connect import hub_realtime
-
-from .test_client_support import Recorder, close_opened, open_session
-from .test_matrix_support import grew_by_appending, transcript_form
 
 OUTAGE_S = 5.0
 CHUNKS = [f"part {i:02d}, " for i in range(40)]

@@ -1,4 +1,5 @@
-"""Many runs on one session, on a real hub with the real ably-python SDK (reference §9.37, §9.48):
+"""Many runs on one session, on a real hub with the real ably-python SDK
+(docs/wire.md §9.37, §9.48):
 
 - three ClientSessions (three users, three devices); two of them send 20 prompts at once to our
   agent service (the offline demo model): every device, and a fresh one reading history, ends
@@ -18,9 +19,10 @@ from pathlib import Path
 import pytest
 from ably.types.message import Message
 
-from tests.agent.test_service import demo_settings, running_agent
-from tests.conftest import hub_settings
-from tests.support import HubEndpoint, wait_state
+from tests.support.agent import demo_settings, running_agent
+from tests.support.client import close_opened, open_session
+from tests.support.forms import transcript_form
+from tests.support.hub import HubEndpoint, hub_settings, wait_state
 from tui_session.agent.models.demo import demo_answer
 from tui_session.hub.server import start_hub
 from tui_session.protocol import (
@@ -37,8 +39,6 @@ from tui_session.protocol import (
 from tui_session.transport.client_events import ActiveTurnsChanged
 
 from .agent_helpers import text_events
-from .test_client_support import close_opened, open_session
-from .test_matrix_support import transcript_form
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.support import HubEndpoint
+from tests.support.hub import HubEndpoint
 from tests.tui.scripted_agent import ScriptedAgent
 
 

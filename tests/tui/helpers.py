@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from tests.support import HubEndpoint
+from tests.support.hub import HubEndpoint
 from tui_session.config import Settings
 from tui_session.transport.client import ClientSession
 from tui_session.tui.app import ChatApp, make_app

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.proxy import CuttableProxy
-from tests.support import HubEndpoint
+from tests.support.hub import HubEndpoint
 from tests.tui.helpers import turns, wait_for
 from tests.tui.scripted_agent import ScriptedAgent, answer_for, words
 from tui_session.config import HubSettings, Settings

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.support import HubEndpoint, wait_state
+from tests.support.hub import HubEndpoint, wait_state
 from tests.transport.agent_helpers import text_events, tool_call_events
 from tui_session.protocol import approved_unexecuted_calls
 from tui_session.transport.agent import AgentSession, Run

@@ -6,7 +6,7 @@ regenerated run redrawn from a per-turn update (every 50 ms while it streams) lo
 
 from __future__ import annotations
 
-from tests.support import HubEndpoint
+from tests.support.hub import HubEndpoint
 from tests.tui.helpers import chat_app, ready, turns, wait_for
 from tests.tui.scripted_agent import ScriptedAgent
 from tui_session.tui.widgets import Composer

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.proxy import CuttableProxy
-from tests.support import HubEndpoint
+from tests.support.hub import HubEndpoint
 from tests.tui.helpers import chat_app, ready, turns, wait_for
 from tests.tui.scripted_agent import ScriptedAgent
 from tui_session.transport.client import ClientSession

@@ -6,9 +6,10 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from tests.agent.test_service import demo_settings, post, running_agent
-from tests.support import HubEndpoint
-from tests.transport.test_agent_npm import NpmClient, npm_messages
+from tests.support.agent import demo_settings, post, running_agent
+from tests.support.forms import npm_message_summaries
+from tests.support.hub import HubEndpoint
+from tests.support.npm import npm_client
 from tests.tui.helpers import chat_app, ready, turns, wait_for
 from tui_session.tui.widgets import Composer, PromptItem
 
@@ -72,7 +73,7 @@ async def test_a_web_client_on_the_npm_sdk_is_an_observer_turn_with_the_same_tex
         app = chat_app(hub, channel, "bob", device="desktop", agent_url=agent_url(agent))
         async with app.run_test(size=(100, 30)) as pilot:
             await wait_for(pilot, lambda: ready(app))
-            npm = await NpmClient.start(hub, channel, "plain")  # clientId alice, no device
+            npm = await npm_client(hub, channel, "plain")  # clientId alice, no device
             try:
                 first = await npm.next("invocation")
                 status, ids = await post(agent, first["invocation"])
@@ -80,7 +81,7 @@ async def test_a_web_client_on_the_npm_sdk_is_an_observer_turn_with_the_same_tex
                 result = await npm.next("result")
             finally:
                 await npm.close()
-            [npm_answer] = [m for m in npm_messages(result) if m[1] == "assistant"]
+            [npm_answer] = [m for m in npm_message_summaries(result) if m[1] == "assistant"]
             npm_text = "".join(item[2] for item in npm_answer[2] if item[0] == "message")
             assert "offline demo" in npm_text.lower()
             await wait_for(

@@ -1,5 +1,5 @@
 """Which turns this agent has open, kept on disk, so a restarted agent can end what a killed
-one left open (§7.14): a run that never gets its `ai-run-end` looks active for ever."""
+one left open (docs/wire.md §7.14): a run that never gets its `ai-run-end` looks active for ever."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The agent service: HTTP routes, the sessions it serves, presence, and its turns' lifecycle.
 
-- `POST /api/chat` `{inputEventId, sessionName}` (the invocation of §3.3): locates the input on
-  the channel, answers with the run's ids, and runs the turn in a task (`turns.TurnDriver`).
+- `POST /api/chat` `{inputEventId, sessionName}` (the invocation of docs/wire.md §3.3):
+  locates the input on the channel, answers with the run's ids, and runs the turn in a task
+  (`turns.TurnDriver`).
 - `GET /api/token?clientId=`: a token request signed with the app key, bound to that clientId,
   limited to session channels.
 - `GET /health`: version, model, counts.
@@ -24,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tui_session import __version__
+from tui_session import __version__, sessions
 from tui_session.agent.ledger import RunLedger
 from tui_session.agent.models import ModelBackend
 from tui_session.agent.orphans import end_open_run
@@ -37,8 +38,7 @@ from tui_session.transport.follower import wait_connected
 
 log = logging.getLogger(__name__)
 
-SESSION_CHANNELS = "session:*"
-CLIENT_CAPABILITY = {SESSION_CHANNELS: ["publish", "subscribe", "presence", "history"]}
+CLIENT_CAPABILITY = {sessions.ALL_CHANNELS: ["publish", "subscribe", "presence", "history"]}
 TOO_MANY_RUNS = 42910  # HTTP 429, an Ably-style code for "rate limit"
 PRESENCE_DEBOUNCE_S = 0.2
 HTTP_STATUS = {ErrorCode.INPUT_EVENT_NOT_FOUND: 404, ErrorCode.APPROVAL_NOT_ALLOWED: 403}

@@ -3,6 +3,9 @@
 - `current_time`: runs at once (no approval).
 - `delete_files`: needs the user's approval first, so suspend/approve is demonstrable. It is a
   **simulation**: it touches no file, and its output says so.
+- `request_human`: asks a human operator to step in (docs/handover.md). It never runs here:
+  its call suspends the turn like an approval does, and its output is the operator's answer,
+  published by the operator's terminal as a tool result. Offered only where operators exist.
 
 `ToolSpec.run(arguments)` takes the model's arguments (a JSON string, as models send them, or
 a mapping) and returns the text handed back to the model as the `function_call_output`. Bad
@@ -18,13 +21,18 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tui_session.protocol.handover import MAX_REASON
+from tui_session.protocol.handover import REQUEST_HUMAN as REQUEST_HUMAN_NAME
+
 __all__ = [
     "BUILTIN_TOOLS",
     "CURRENT_TIME",
     "DELETE_FILES",
+    "REQUEST_HUMAN",
     "ToolError",
     "ToolSpec",
     "builtin_tools",
+    "escalation_reason",
     "get_tool",
 ]
 
@@ -42,7 +50,13 @@ class ToolSpec:
     description: str
     parameters: dict[str, Any]  # JSON schema of the arguments object
     needs_approval: bool = False
+    answered_by_human: bool = False  # its output comes from an operator's tool result
     handler: Handler | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def suspends_turn(self) -> bool:
+        """A call to it ends the pass with the turn suspended, waiting for a person."""
+        return self.needs_approval or self.answered_by_human
 
     def responses_tool(self) -> dict[str, Any]:
         """The tool in `/v1/responses` `tools` format."""
@@ -150,11 +164,49 @@ DELETE_FILES = ToolSpec(
     handler=_delete_files,
 )
 
-BUILTIN_TOOLS: dict[str, ToolSpec] = {t.name: t for t in (CURRENT_TIME, DELETE_FILES)}
+REQUEST_HUMAN = ToolSpec(
+    name=REQUEST_HUMAN_NAME,
+    description=(
+        "Ask a human operator to step into this conversation. Use it when the user asks for "
+        "a person, or when you cannot or must not decide alone (an exception to a policy, a "
+        "complaint, anything legal, medical or about safety). The conversation waits until "
+        "an operator answers (the answer is this tool's output) or takes over and replies "
+        "to the user directly."
+    ),
+    parameters={
+        "type": "object",
+        "properties": {
+            "reason": {
+                "type": "string",
+                "description": "Why a human is needed, in one sentence the operator reads first.",
+            }
+        },
+        "required": ["reason"],
+        "additionalProperties": False,
+    },
+    answered_by_human=True,
+)
+
+BUILTIN_TOOLS: dict[str, ToolSpec] = {
+    t.name: t for t in (CURRENT_TIME, DELETE_FILES, REQUEST_HUMAN)
+}
 
 
-def builtin_tools() -> list[ToolSpec]:
-    return list(BUILTIN_TOOLS.values())
+def builtin_tools(*, escalation: bool = True) -> list[ToolSpec]:
+    """The built-ins; `escalation=False` leaves out `request_human` (no operators configured:
+    nobody could answer it, so the model is not told it exists)."""
+    return [t for t in BUILTIN_TOOLS.values() if escalation or not t.answered_by_human]
+
+
+def escalation_reason(arguments: str | Mapping[str, Any] | None) -> str:
+    """The operator-facing reason of a `request_human` call; a model that gave none, or bad
+    JSON, still escalates (a person is better than a stuck turn)."""
+    try:
+        reason = parse_arguments(REQUEST_HUMAN_NAME, arguments).get("reason")
+    except ToolError:
+        reason = None
+    text = " ".join(reason.split()) if isinstance(reason, str) else ""
+    return text[:MAX_REASON] or "no reason given"
 
 
 def get_tool(name: str) -> ToolSpec | None:

@@ -1,7 +1,7 @@
 """One turn (run) of the agent: model passes, tools, approvals, steering, and its end.
 
-The loop (§4.6): a pass reads the model's context from the channel, streams the model into the
-session through `Run.pipe`, then
+The loop (docs/wire.md §4.6): a pass reads the model's context from the channel, streams the
+model into the session through `Run.pipe`, then
 - a steer that arrived mid-pass stops the model call (the upstream request is closed) and
   another pass answers it;
 - tool calls the model made run here, their outputs are published, and another pass follows;
@@ -140,17 +140,16 @@ class TurnDriver:
             raise ModelError(f"the model's answer could not be published: {result.error}")
         if turn.steered.is_set():
             return "steered"
-        gated = [c for c in calls if self._needs_approval(c)]
-        if gated:
+        if any(self._suspends(c) for c in calls):  # an approval, or a human (request_human)
             return "suspend"
         if calls:
             await self._run_calls(run, calls)
             return "tools ran"
         return "complete"
 
-    def _needs_approval(self, call: dict[str, Any]) -> bool:
+    def _suspends(self, call: dict[str, Any]) -> bool:
         tool = self.tools.get(call.get("name", ""))
-        return tool is not None and tool.needs_approval
+        return tool is not None and tool.suspends_turn
 
     async def _execute_approved(self, run: Run) -> bool:
         """On a resumed run: execute the calls some device approved (§3.7); whether any ran."""

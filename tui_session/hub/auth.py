@@ -442,8 +442,7 @@ class AuthStore:
     # --- keys ----------------------------------------------------------------------------
 
     def root_key(self) -> str:
-        first = self._apps[self.app_id]["keys"][0]
-        return f"{self.app_id}.{first['id']}:{first['secret']}"
+        return _root_key(self.app_id, self._apps)
 
     def key_names(self) -> list[str]:
         return list(self._keys)
@@ -765,3 +764,26 @@ class AuthStore:
         """Channel fixtures given at create_app (e.g. presence fixtures), for the hub to seed."""
         app = self._apps.get(app_id)
         return list(app["channels"]) if app else []
+
+
+# --- reading another process's keys ---------------------------------------------------------
+
+
+def read_root_key(data_dir: Path) -> str:
+    """The root key of the hub whose data dir this is, for a client on the same machine.
+
+    Read-only: unlike `AuthStore(data_dir)`, it never creates or changes ``keys.json``, so a
+    terminal reading it while the hub starts cannot race the hub into two different keys.
+    Raises OSError when the file is absent or unreadable, ValueError when it is malformed.
+    """
+    path = Path(data_dir) / KEYS_FILE
+    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return _root_key(data["defaultApp"], data["apps"])
+    except (KeyError, IndexError, TypeError) as exc:
+        raise ValueError(f"{path} holds no root key ({exc!r})") from exc
+
+
+def _root_key(app_id: str, apps: Mapping[str, Any]) -> str:
+    first = apps[app_id]["keys"][0]
+    return f"{app_id}.{first['id']}:{first['secret']}"

@@ -32,7 +32,7 @@ CACHE_SIZE = 2000  # latest versions kept per channel, so appends fold without a
 SEEN_LIMIT = 50_000  # serials remembered per attachment for the append rule
 KNOWN_PARAMS = ("rewind", "delta")
 REPLAY_MERGE_BYTES = 65_536  # appended data merged into one replayed frame, at most
-CHANNEL_NAME = re.compile(r"^[^\s\[\]]{1,256}$")
+CHANNEL_NAME = re.compile(r"[^\s\[\]]{1,256}")
 
 
 def now_ms() -> int:
@@ -40,7 +40,7 @@ def now_ms() -> int:
 
 
 def check_channel_name(name: Any) -> str:
-    if not isinstance(name, str) or not CHANNEL_NAME.match(name) or name.startswith(":"):
+    if not isinstance(name, str) or not CHANNEL_NAME.fullmatch(name) or name.startswith(":"):
         raise AblyError(f"invalid channel name {name!r}", 40010)
     return name
 

@@ -8,23 +8,28 @@ the HTTP status equal to the error's statusCode and the X-Ably-Error* headers.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from tui_session.hub.auth import AuthError, Principal
-from tui_session.hub.channels import Publisher, now_ms
+from tui_session.hub.auth import AuthError, AuthStore, Principal
+from tui_session.hub.channels import Channels, Publisher, now_ms
 from tui_session.hub.frames import AblyError, Format, decode_body, encode_body, wire_items
 from tui_session.hub.messages import APPEND, DELETE, UPDATE
-from tui_session.hub.store import HistoryQuery, seq_of
-
-if TYPE_CHECKING:
-    from tui_session.hub.server import Hub
+from tui_session.hub.store import HistoryQuery, Store, seq_of
 
 JSON = "application/json"
 MSGPACK = "application/x-msgpack"
 MAX_LIMIT = 1000
+
+
+class Hub(Protocol):
+    """What the REST routes use of the hub (`server.Hub`, which adds these routes)."""
+
+    auth: AuthStore
+    channels: Channels
+    store: Store
 
 
 @web.middleware

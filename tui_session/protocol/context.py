@@ -1,4 +1,4 @@
-"""What the model sees (§4.7), and how far back an agent must page for it (§7.5). Pure.
+"""What the model sees (docs/wire.md §4.7), and how far back an agent must page for it (§7.5). Pure.
 
 - `ancestor_chain` walks `parent` links up from the input a run answers, through the tree's
   codec-message-id index, and says whether the walk reached a root (or the budget) or stopped

@@ -1,4 +1,4 @@
-"""Inbound channel messages -> decoded messages carrying codec events (reference §2.8).
+"""Inbound channel messages -> decoded messages carrying codec events (docs/wire.md §2.8).
 
 One decoder per session, shared by the live subscription and by history pages: stream state
 is keyed by the message serial and guarded by `version.serial`, so an overlap between the two

@@ -5,7 +5,8 @@ Two places where the wire needs a serial the server assigns, both modelled expli
   `Publish` that opened it, and the transport remembers that publish's ACK serial;
 - agent outputs carry `step-start-serial`, the ACK serial of their `ai-step-start`, so an
   output encoder is built only once that step start was acknowledged.
-Everything else is computed here without I/O.
+Everything else is computed here without I/O. What goes out: docs/wire.md §2.5 (headers) and
+§2.8 (streams).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""History paging over a view: which of the loaded messages are revealed (reference §3.10).
+"""History paging over a view: which of the loaded messages are revealed (docs/wire.md §3.10).
 
 A `Window` sits on a `View`. The tree may hold more history than the user asked to see (a
 history page of 100 wire messages for a request of 10 chat messages); the window withholds
@@ -115,9 +115,6 @@ class Window:
             keys = [n.sort_key() for n in self.view.tree.nodes.values()]
             self._floor = min(keys) if keys else (None if self.history_exhausted else _ONLY_NEW)
         return Reveal(untrim + revealed, owed - revealed, False)
-
-    def reveal_all(self) -> None:
-        self._floor, self._trim = None, 0
 
     def _reveal_node(self, node: Node) -> None:
         self._revealed.add(node.key)

@@ -1,4 +1,4 @@
-"""The OpenAI codec's projection: decoded events folded into messages (reference §5.3).
+"""The OpenAI codec's projection: decoded events folded into messages (docs/wire.md §5.3).
 
 A node's projection is one `MessageProjection` per `codec-message-id`. `to_dict()` gives the
 `OpenAIMessage` shape an npm client prints: `{role, items, toolCallStates?}`, where items are

@@ -1,4 +1,4 @@
-"""The OpenAI Responses codec: Responses streaming events <-> the wire (reference §5).
+"""The OpenAI Responses codec: Responses streaming events <-> the wire (docs/wire.md §5).
 
 - `ResponsesEncoder` turns one pipe's Responses events into channel operations (§5.1, §5.4).
 - `ResponsesCodec` is the decoder's codec: stream transitions and discrete payloads back into

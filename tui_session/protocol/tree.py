@@ -1,4 +1,5 @@
-"""The conversation tree: decoded messages folded into input nodes and run nodes (§3.9).
+"""The conversation tree: decoded messages folded into input nodes and run nodes
+(docs/wire.md §3.9).
 
 - Routing: anything with `run-id` goes to that run's node; a run-less user message makes an
   input node; a regenerate signal makes none (its run appears with `ai-run-start`).

@@ -1,4 +1,4 @@
-"""The AI Transport 0.8.0 wire: every name, header key and value, in one place (reference §2).
+"""The AI Transport 0.8.0 wire: every name, header key and value, in one place (docs/wire.md §2).
 
 A future SDK version changes names here, in a reviewed diff, not across the code base.
 All header values on the wire are strings; helpers here do the string conversions.

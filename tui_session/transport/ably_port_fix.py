@@ -24,6 +24,16 @@ Why here, and not elsewhere
 
 With TLS on 443 (the hub behind a local CA) nothing needs fixing; the wrapper is a no-op.
 
+Upstream, and when to delete this
+---------------------------------
+The bug is ably-python issue #567, "WebSocketTransport does not respect `tls` and `port`
+options" (https://github.com/ably/ably-python/issues/567, open since 2024-08; `tls` has since
+been fixed, `port` not). The fix is pull request #691, "fix: include the configured port in
+realtime websocket URLs" (https://github.com/ably/ably-python/pull/691, open as of 2026-09):
+it appends ``Defaults.get_port(options)`` to every WebSocket URL. Once a release with it is
+pinned in pyproject.toml, the URL always names a port, this wrapper does nothing, and the
+module and its ``install()`` call in connect.py can go.
+
 tests/transport/test_connect.py fails loudly if an SDK upgrade starts putting the port in
 the URL itself (then delete this module) or moves the code this wraps.
 """

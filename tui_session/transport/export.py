@@ -8,18 +8,39 @@ serial, action, name, clientId, connectionId, timestamp, version and the protoco
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui_session.protocol import Decoder, InputNode, ResponsesCodec, RunNode, Tree, View
 from tui_session.protocol.wire import read_envelope
 
 from .channel_io import HistoryCursor
+from .connect import realtime_from_settings
+
+if TYPE_CHECKING:
+    from tui_session.config import Settings
 
 PAGE_SIZE = 1000
 ACTIONS = {0: "create", 1: "update", 2: "delete", 3: "meta", 4: "summary", 5: "append"}
+
+
+def export_session(
+    settings: Settings, channel_name: str, fmt: str, *, hub_key: str | None = None
+) -> str:
+    """`tui-session export`: read the channel's whole log and render it (md or jsonl)."""
+
+    async def read() -> list[dict[str, Any]]:
+        realtime = realtime_from_settings(settings, settings.client.user, hub_key=hub_key)
+        try:
+            return await read_log(realtime.channels.get(channel_name))
+        finally:
+            await realtime.close()
+
+    log = asyncio.run(read())
+    return to_jsonl(log) if fmt == "jsonl" else to_markdown(log, channel_name)
 
 
 async def read_log(channel: Any) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from tui_session.transport.client import ClientSession
 from .commands import SessionCommands
 from .options import ChatOptions, OpenSession, SessionFactory
 from .screens.chat import ChatScreen
+from .terminal import TerminalOutput
 
 
 class ChatApp(App[None]):
@@ -35,6 +36,7 @@ class ChatApp(App[None]):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
+        TerminalOutput().attach(self)  # notifications and the title reach the terminal
         self.settings = settings
         self.options = options
         self.chat = ChatScreen(options, factory, clock=clock)

@@ -7,11 +7,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from textual.app import ComposeResult
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.containers import Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Input, Label
 
 from tui_session.transport.client_model import PromptView, TurnView
 
@@ -84,20 +80,3 @@ class SessionCommands(Provider):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
-
-
-class SwitchSessionScreen(ModalScreen[str | None]):
-    """Ask for a session id."""
-
-    BINDINGS = [("escape", "dismiss_none", "Cancel")]
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="switch-session"):
-            yield Label("Session id to open:")
-            yield Input(placeholder="e.g. demo", id="session-id")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
-
-    def action_dismiss_none(self) -> None:
-        self.dismiss(None)

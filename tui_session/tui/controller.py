@@ -184,12 +184,6 @@ class SessionController:
 
     # --- reading state for bindings ----------------------------------------------------------
 
-    def own_active(self) -> tuple[str, ...]:
-        return self.mine
-
-    def any_active(self) -> bool:
-        return any(self.active.values())
-
     def pending_approval(self) -> tuple[TurnView, PendingApproval] | None:
         """The newest turn (on any branch) waiting for a tool approval, with its request
         (`view.can_decide`: whether this user may approve or deny it)."""

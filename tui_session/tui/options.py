@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from tui_session.sessions import JoinCommand
 from tui_session.transport.client import ClientSession
 
 
@@ -28,16 +29,8 @@ SessionFactory = Callable[[str], Awaitable[OpenSession]]
 class ChatOptions:
     session_name: str
     endpoint_label: str = "local hub"
-    join_command: str | None = None  # shown at start and in the command palette
+    join: JoinCommand | None = None  # the join command is shown at start when given
     spinner: bool = True  # animate the active-turns spinner (off for snapshots)
     notify: bool = True  # bell + OSC 9 when a turn of mine ends while the terminal is unfocused
     batch_s: float = 0.05  # turn deltas are rendered at most this often per turn
     confirm_window_s: float = 3.0  # second press of "cancel all" must come within this
-
-
-def join_command(session_name: str, endpoint: str = "local") -> str:
-    """The command that joins this session from another terminal."""
-    command = f"tui-session chat --session {session_name}"
-    if endpoint != "local":
-        command += f" --endpoint {endpoint}"
-    return command

@@ -1,8 +1,8 @@
 """Model backends: every one yields OpenAI Responses stream events as plain dicts.
 
 - `ResponsesBackend`: `/v1/responses` streaming (OpenAI, vLLM, recent Ollama).
-- `ChatBackend`: `/v1/chat/completions` streaming through the §5.5 adapter (llama.cpp, LM
-  Studio, older servers).
+- `ChatBackend`: `/v1/chat/completions` streaming through the adapter of docs/wire.md §5.5
+  (llama.cpp, LM Studio, older servers).
 - `DemoBackend`: the offline demo model (no network), used when no model is configured.
 
 `backend_from_settings` picks one from `AgentSettings`.

@@ -2,7 +2,7 @@
 
 A backend streams OpenAI Responses events as plain dicts. A successful stream ends with a
 `response.completed` (or `response.incomplete`, e.g. the output limit was hit); a failure
-raises `ModelError`. Between the two, only the events the Responses codec carries (reference
+raises `ModelError`. Between the two, only the events the Responses codec carries (docs/wire.md
 §5.1) come out, so the agent can encode every event it receives.
 """
 
@@ -55,7 +55,7 @@ class ModelBackend(Protocol):
         ...
 
 
-# The stream events the codec carries onto the wire (reference §5.1).
+# The stream events the codec carries onto the wire (docs/wire.md §5.1).
 CARRIED_EVENTS = frozenset(
     {
         "response.output_item.added",

@@ -1,4 +1,4 @@
-"""Chat Completions -> Responses events (reference §5.5), and the backend that uses it.
+"""Chat Completions -> Responses events (docs/wire.md §5.5), and the backend that uses it.
 
 `ChatAdapter` is pure: feed it `chat.completion.chunk` dicts, it returns the Responses events
 they imply. Invariants (tested over random chunkings): every delta comes after its opener;

@@ -4,9 +4,14 @@ It answers with Markdown built from the last user message (a paragraph, a bullet
 fenced code block), streamed as Responses events at a configurable pace (tokens per second,
 0 = as fast as possible). It demonstrates tools:
 
+- a prompt asking for a human (a person, an operator, to escalate) -> a call to
+  `request_human` (the turn waits for an operator), or, where it is not offered (no operators
+  configured), an answer that says nobody could answer it;
 - a prompt mentioning the time -> a call to `current_time` (runs without approval);
 - a prompt mentioning "delete" or "approve" -> a call to `delete_files` (needs approval);
 - a context ending with a `function_call_output` -> an answer quoting that output.
+After an operator's replies (marked in the context by `handover.operator_note`), its answers
+quote the last one, so it is visible that the operator's turns reached the model.
 
 Tools are called only if offered (`tools`); with `tools=None` the built-ins count as offered.
 """
@@ -19,7 +24,14 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from tui_session.agent.tools import CURRENT_TIME, DELETE_FILES, ToolSpec, builtin_tools
+from tui_session.agent.tools import (
+    CURRENT_TIME,
+    DELETE_FILES,
+    REQUEST_HUMAN,
+    ToolSpec,
+    builtin_tools,
+)
+from tui_session.protocol.handover import noted_operator
 
 from .chat_adapter import IdFactory, random_ids
 
@@ -27,6 +39,14 @@ DEMO_NAME = "offline-demo"
 DEFAULT_PACE = 40.0  # tokens per second, roughly a hosted model's speed
 
 _TIME = re.compile(r"\btime\b", re.IGNORECASE)
+# Asking for a person, not merely mentioning one ("what makes us human?" is not a request).
+_HUMAN = re.compile(
+    r"\b(?:talk|speak|chat)\s+(?:to|with)\s+(?:a\s+|an\s+|the\s+)?"
+    r"(?:human|person|real person|someone|operator|support)\b"
+    r"|\b(?:want|need|ask for|get me)\s+(?:a\s+|an\s+)?(?:human|person|real person|operator)\b"
+    r"|\bescalate\b|\bhuman,?\s+please\b",
+    re.IGNORECASE,
+)
 _APPROVAL = re.compile(r"\b(delete|deleting|approve|approval)\b", re.IGNORECASE)
 _TOKEN = re.compile(r"\s*\S+|\s+")
 _PATHLIKE = re.compile(r"[\w~./-]*[\w~-][./][\w./-]*\w")
@@ -40,15 +60,33 @@ def chunk_text(text: str) -> list[str]:
 def last_user_text(context: list[dict[str, Any]]) -> str:
     for item in reversed(context):
         if item.get("type", "message") == "message" and item.get("role") == "user":
-            content = item.get("content")
-            if isinstance(content, str):
-                return content
-            return "".join(
-                str(part.get("text", ""))
-                for part in content or []
-                if isinstance(part, Mapping) and part.get("type") in ("input_text", "text")
-            )
+            return message_text(item)
     return ""
+
+
+def message_text(item: Mapping[str, Any]) -> str:
+    content = item.get("content")
+    if isinstance(content, str):
+        return content
+    return "".join(
+        str(part.get("text", ""))
+        for part in content or []
+        if isinstance(part, Mapping) and part.get("type") in ("input_text", "text", "output_text")
+    )
+
+
+def last_operator_reply(context: list[dict[str, Any]]) -> tuple[str, str] | None:
+    """(operator, text) of the last assistant message an operator note introduces."""
+    found = None
+    operator = None
+    for item in context:
+        if item.get("type", "message") != "message":
+            continue
+        if item.get("role") == "system":
+            operator = noted_operator(message_text(item))
+        elif item.get("role") == "assistant" and operator is not None:
+            found, operator = (operator, message_text(item)), None
+    return found
 
 
 class DemoBackend:
@@ -81,14 +119,15 @@ class DemoBackend:
             prompt = last_user_text(context)
             call = _tool_call_for(prompt, offered)
             if call is None:
-                async for event in writer.message(demo_answer(prompt)):
+                answer = demo_answer(prompt, last_operator_reply(context))
+                if _HUMAN.search(prompt):
+                    answer = f"{NO_OPERATORS}\n\n{answer}"
+                async for event in writer.message(answer):
                     yield event
             else:
                 name, arguments = call
-                note = (
-                    f"The offline demo model calls the built-in `{name}` tool for this prompt"
-                    + (" (it needs your approval first)." if name == DELETE_FILES.name else ".")
-                )
+                note = f"The offline demo model calls the built-in `{name}` tool for this prompt"
+                note += _CALL_NOTES.get(name, ".")
                 async for event in writer.message(note):
                     yield event
                 async for event in writer.function_call(name, arguments):
@@ -96,7 +135,17 @@ class DemoBackend:
         yield _lifecycle("response.completed", response_id, "completed")
 
 
-def demo_answer(prompt: str) -> str:
+NO_OPERATORS = (
+    "You asked for a human, but this agent has no human operators configured "
+    "(`agent.operators`), so nobody could answer; the offline demo model answers instead."
+)
+_CALL_NOTES = {
+    DELETE_FILES.name: " (it needs your approval first).",
+    REQUEST_HUMAN.name: ": this turn now waits until a human operator answers or takes over.",
+}
+
+
+def demo_answer(prompt: str, operator_reply: tuple[str, str] | None = None) -> str:
     words = re.findall(r"\w+", prompt)
     shown = " ".join(prompt.split())
     if len(shown) > 80:
@@ -108,6 +157,7 @@ def demo_answer(prompt: str) -> str:
         "configured, so this reply comes from a fixed template. "
         f"You wrote {quoted}.",
         "",
+        *_operator_lines(operator_reply),
         f"- Your prompt has **{len(words)}** word(s) and {len(prompt)} character(s).",
         f"- Its longest word is `{longest}`." if longest else "- It has no words.",
         "- Ask for the **time** to see a tool call, or ask to **delete** a file to see an "
@@ -122,7 +172,20 @@ def demo_answer(prompt: str) -> str:
     return "\n".join(lines)
 
 
+def _operator_lines(operator_reply: tuple[str, str] | None) -> list[str]:
+    if operator_reply is None:
+        return []
+    operator, text = operator_reply
+    shown = " ".join(text.split())
+    shown = shown if len(shown) <= 120 else shown[:117] + "..."
+    return [f"Earlier, {operator} (a human operator) replied: “{shown}”", ""]
+
+
 def _tool_call_for(prompt: str, offered: set[str]) -> tuple[str, dict[str, Any]] | None:
+    if _HUMAN.search(prompt) and REQUEST_HUMAN.name in offered:
+        shown = " ".join(prompt.split())
+        shown = shown if len(shown) <= 160 else shown[:157] + "..."
+        return REQUEST_HUMAN.name, {"reason": f"The user asked for a human: “{shown}”"}
     if _TIME.search(prompt) and CURRENT_TIME.name in offered:
         return CURRENT_TIME.name, {"timezone": "UTC"}
     if _APPROVAL.search(prompt) and DELETE_FILES.name in offered:
@@ -145,6 +208,8 @@ def _tool_answer(context: list[dict[str, Any]], output_item: Mapping[str, Any]) 
     text = output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
     if name == CURRENT_TIME.name:
         lead = f"The `{name}` tool reports the current time as **{text}**."
+    elif name == REQUEST_HUMAN.name:
+        lead = f"A human operator answered the request for a human:\n\n> {text}"
     else:
         lead = f"The `{name}` tool returned:\n\n> {text}"
     return (

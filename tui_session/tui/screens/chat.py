@@ -16,10 +16,13 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from tui_session.sessions import JoinCommand
 from tui_session.transport.client_model import PromptView, TurnView
 from tui_session.tui import messages as m
 from tui_session.tui.controller import SessionController
 from tui_session.tui.options import ChatOptions, OpenSession, SessionFactory
+from tui_session.tui.screens.switch_session import SwitchSessionScreen
+from tui_session.tui.terminal import notify_desktop
 from tui_session.tui.widgets import (
     ActiveTurnsStrip,
     Composer,
@@ -219,8 +222,8 @@ class ChatScreen(Screen):
         )
         self.controller.start()
         self.ready = True
-        if self.options.join_command:
-            self.notify(f"Join from another terminal:\n{self.options.join_command}", timeout=8)
+        if self.options.join is not None:
+            self.notify(f"Join from another terminal:\n{self.join_command}", timeout=8)
 
     @on(m.SessionOpenFailed)
     def _open_failed(self, message: m.SessionOpenFailed) -> None:
@@ -260,10 +263,7 @@ class ChatScreen(Screen):
         if self.controller is not None:
             self._refresh_flags(self.controller.session.transcript())
         if self.options.notify and message.view.own and not self.app.app_focus:
-            self.app.bell()
-            driver = self.app._driver
-            if driver is not None:
-                driver.write(f"\x1b]9;tui-session: your turn ended ({message.view.status})\x07")
+            notify_desktop(self.app, f"tui-session: your turn ended ({message.view.status})")
 
     @on(m.ActiveTurnsChanged)
     def _active_changed(self, message: m.ActiveTurnsChanged) -> None:
@@ -483,13 +483,19 @@ class ChatScreen(Screen):
     # --- command palette ---------------------------------------------------------------------
 
     def show_join_command(self) -> None:
-        command = self.options.join_command or f"tui-session chat --session {self.session_name}"
+        command = self.join_command
         self.app.copy_to_clipboard(command)
         self.notify(f"Join from another terminal (copied):\n{command}", timeout=10)
 
     @property
     def session_name(self) -> str:
+        """The channel shown (and opened, once connected)."""
         return self.query_one(SessionHeader).session_name
+
+    @property
+    def join_command(self) -> str:
+        """The command that joins the session on screen from another terminal."""
+        return (self.options.join or JoinCommand()).for_channel(self.session_name)
 
     def copy_text(self, text: str) -> None:
         self.app.copy_to_clipboard(text)
@@ -504,21 +510,31 @@ class ChatScreen(Screen):
             self._intent(self.controller.retry(cmid))
 
     def ask_switch_session(self) -> None:
-        from tui_session.tui.commands import SwitchSessionScreen
-
-        def chosen(name: str | None) -> None:
-            if name and name != self.session_name:
-                self.run_worker(self.switch_session(name), exclusive=True, group="open")
+        def chosen(channel: str | None) -> None:
+            if channel and channel != self.session_name:
+                self.run_worker(self.switch_session(channel), exclusive=True, group="open")
+            self.query_one(Composer).focus()
 
         self.app.push_screen(SwitchSessionScreen(), chosen)
 
-    async def switch_session(self, name: str) -> None:
+    async def switch_session(self, channel_name: str) -> None:
+        """Close this session and open another in the same screen: nothing of the old one
+        stays (transcript, flags, draft edit, error banner, toasts)."""
         await self.close_session()
         transcript = self.query_one(Transcript)
         await transcript.remove_children(transcript.items())
-        self.query_one(SessionHeader).session_name = name
-        self.query_one(SessionHeader).connection = "connecting"
+        header = self.query_one(SessionHeader)
+        header.session_name = channel_name
+        header.connection = "connecting"
+        self.query_one(ConnectionBanner).display = False
+        self.query_one("#unseen").display = False
+        self.app.clear_notifications()
         self.query_one(PresenceBar).show(())
         self.query_one(ActiveTurnsStrip).show({}, ())
         self.query_one(WirePane).clear()
-        await self._open(name)
+        self.mine_busy = self.any_busy = self.approval = self.has_older = False
+        self.can_edit = self.can_regenerate = self.has_branches = False
+        composer = self.query_one(Composer)
+        composer.editing, composer.border_subtitle = None, ""
+        composer.focus()
+        await self._open(channel_name)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from tui_session.sessions import display_name
 from tui_session.transport.presence import Member
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -59,7 +60,7 @@ class SessionHeader(Static):
 
     def render(self) -> str:
         state = CONNECTION_LABELS.get(self.connection, self.connection)
-        name = self.session_name.removeprefix("session:")
+        name = display_name(self.session_name)
         return (
             f"[b]tui-session[/b] │ session [b]{esc(name)}[/b] │ {esc(self.endpoint)}"
             f" │ {state} │ {model_label(self.model)}"

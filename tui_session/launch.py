@@ -1,32 +1,32 @@
-"""What `tui-session chat` does before the app starts, kept out of cli.py (flags only):
-settings for the chosen endpoint, find or start the local hub, and the session factory that
-builds the realtime client and the `ClientSession` on the app's event loop.
-
-No textual here.
+"""What `tui-session chat` and `export` do before they start, kept out of cli.py (flags only):
+settings for the chosen endpoint, the session's names checked, find or start the local hub, its
+key, and the session factory that builds the realtime client and the `ClientSession` on the
+app's event loop.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tui_session import paths
-from tui_session.config import Settings
+from tui_session import paths, sessions
+from tui_session.config import ClientSettings, Settings
+from tui_session.hub.auth import read_root_key
+from tui_session.sessions import JoinCommand
 from tui_session.transport.client import ClientSession
+from tui_session.tui.options import ChatOptions, OpenSession, SessionFactory
 
-from .options import ChatOptions, OpenSession, SessionFactory
-
-SESSION_PREFIX = "session:"
 HUB_START_TIMEOUT_S = 15.0
+OWNED_NAME_MAX = 120  # characters of an owned-inputs file name (file systems allow 255 bytes)
 _WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
@@ -41,9 +41,13 @@ class Launch:
     session_id: str | None
     created: bool  # a new session id was made up
     endpoint_label: str
-    join: str
+    join: JoinCommand
     started_server: str | None = None  # "serve" or "hub" when one was started here
     server_pid: int | None = None
+
+    @property
+    def join_command(self) -> str:
+        return self.join.for_channel(self.channel_name)
 
 
 def endpoint_overrides(endpoint: str | None) -> dict[str, Any]:
@@ -73,8 +77,16 @@ def default_device() -> str:
     return f"{host}-{os.getpid()}"
 
 
-def new_session_id() -> str:
-    return uuid.uuid4().hex[:8]
+def runnable_program() -> str:
+    """How another terminal runs this program: `tui-session` when that is the one on PATH,
+    else the path this one was started from (e.g. `.venv/bin/tui-session`)."""
+    started = Path(sys.argv[0])
+    if started.name != "tui-session":
+        return "tui-session"  # python -m, tests: the installed name
+    on_path = shutil.which("tui-session")
+    if on_path and Path(on_path).resolve() == started.resolve():
+        return "tui-session"
+    return str(started.absolute())
 
 
 def plan(
@@ -84,22 +96,31 @@ def plan(
     channel: str | None,
     endpoint_flag: str | None,
 ) -> Launch:
-    if session and channel:
+    """The session to open and how it is shown. Raises `sessions.InvalidName` for a session
+    id, channel, user or device name the hub would refuse, before anything connects."""
+    if session is not None and channel is not None:
         raise LaunchError("give --session or --channel, not both")
-    created = not session and not channel
-    session_id = session or (None if channel else new_session_id())
-    channel_name = channel or f"{SESSION_PREFIX}{session_id}"
+    sessions.check_user(settings.client.user)
+    sessions.check_device(settings.client.device)
+    created = session is None and channel is None
+    if channel is not None:
+        channel_name = sessions.check_channel_name(channel)
+    else:
+        channel_name = sessions.channel_name(session or sessions.new_session_id())
     local = settings.client.endpoint == "local"
     if local:
         host = _WILDCARD.get(settings.hub.host, settings.hub.host)
         label = f"local hub {host}:{settings.hub.port}"
     else:
         label = f"Ably ({settings.client.endpoint})"
-    target = f"--session {session_id}" if session_id else f"--channel {channel_name}"
-    command = f"tui-session chat {target}"
-    if endpoint_flag and endpoint_flag != "local":
-        command += f" --endpoint {endpoint_flag}"
-    return Launch(settings, channel_name, session_id, created, label, command)
+    agent_url = settings.client.agent_url
+    join = JoinCommand(
+        runnable_program(),
+        endpoint=endpoint_flag,
+        agent_url=None if agent_url == ClientSettings.agent_url else agent_url,
+    )
+    session_id = sessions.session_id_of(channel_name)
+    return Launch(settings, channel_name, session_id, created, label, join)
 
 
 def hub_address(settings: Settings) -> tuple[str, int]:
@@ -150,16 +171,15 @@ def ensure_local_server(launch: Launch, *, config: Path | None) -> Launch:
     return replace(launch, started_server=command, server_pid=process.pid)
 
 
-def hub_key(settings: Settings) -> str:
-    """The local hub's root key, read from its data dir (the hub writes it at first start)."""
-    path = Path(settings.hub.data_dir) / "keys.json"
+def hub_key(settings: Settings) -> str | None:
+    """The local hub's root key, read from its data dir (never created here: the hub writes
+    it at its first start); None for Ably's cloud, which uses the client's own credentials."""
+    if settings.client.endpoint != "local":
+        return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        app_id = data["defaultApp"]
-        first = data["apps"][app_id]["keys"][0]
-    except (OSError, ValueError, KeyError, IndexError) as err:
-        raise LaunchError(f"cannot read the hub's key from {path}: {err}") from err
-    return f"{app_id}.{first['id']}:{first['secret']}"
+        return read_root_key(settings.hub.data_dir)
+    except (OSError, ValueError) as err:
+        raise LaunchError(f"cannot read the hub's key from {settings.hub.data_dir}: {err}") from err
 
 
 def session_factory(settings: Settings, *, role: str = "user") -> SessionFactory:
@@ -167,7 +187,7 @@ def session_factory(settings: Settings, *, role: str = "user") -> SessionFactory
     from tui_session.transport.connect import realtime_from_settings
 
     client = settings.client
-    key = hub_key(settings) if client.endpoint == "local" else None
+    key = hub_key(settings)
 
     async def factory(channel_name: str) -> OpenSession:
         realtime = realtime_from_settings(settings, client.user, hub_key=key)
@@ -195,7 +215,13 @@ def session_factory(settings: Settings, *, role: str = "user") -> SessionFactory
 
 
 def _owned_path(settings: Settings, channel_name: str, device: str) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{device}--{channel_name}")
+    """One file per device and channel; readable, and short enough for any file system
+    (a channel name may be 256 characters): long names keep a prefix and a digest."""
+    name = f"{device}--{channel_name}"
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    if len(safe) > OWNED_NAME_MAX:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+        safe = f"{safe[: OWNED_NAME_MAX - 17]}-{digest}"
     return Path(settings.hub.data_dir) / "owned-inputs" / f"{safe}.ids"
 
 
@@ -203,31 +229,5 @@ def chat_options(launch: Launch) -> ChatOptions:
     return ChatOptions(
         session_name=launch.channel_name,
         endpoint_label=launch.endpoint_label,
-        join_command=launch.join,
+        join=launch.join,
     )
-
-
-def export_session(launch: Launch, fmt: str) -> str:
-    """`tui-session export`: read the session's whole channel and render it (md or jsonl)."""
-    import asyncio
-
-    from tui_session.transport import export
-    from tui_session.transport.connect import realtime_from_settings
-
-    settings = launch.settings
-    key = hub_key(settings) if settings.client.endpoint == "local" else None
-
-    async def read() -> list[dict[str, Any]]:
-        realtime = realtime_from_settings(settings, settings.client.user, hub_key=key)
-        try:
-            return await export.read_log(realtime.channels.get(launch.channel_name))
-        finally:
-            await realtime.close()
-
-    try:
-        log = asyncio.run(read())
-    except Exception as err:
-        raise LaunchError(f"cannot read {launch.channel_name}: {err}") from err
-    if fmt == "jsonl":
-        return export.to_jsonl(log)
-    return export.to_markdown(log, launch.channel_name)

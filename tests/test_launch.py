@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port
+from tests.support.hub import free_port
 from tests.tui.helpers import ready, turns, wait_for
+from tui_session import launch
 from tui_session.config import load_settings
-from tui_session.tui import launch
+from tui_session.hub.auth import AuthStore, read_root_key
 from tui_session.tui.app import make_app
 from tui_session.tui.widgets import Composer, SessionHeader
 
@@ -32,9 +33,10 @@ def test_plan_new_session_shows_join_command(tmp_path: Path) -> None:
     plan = launch.plan(settings, session=None, channel=None, endpoint_flag=None)
     assert plan.created and plan.session_id
     assert plan.channel_name == f"session:{plan.session_id}"
-    assert plan.join == f"tui-session chat --session {plan.session_id}"
+    assert plan.join_command == f"tui-session chat --session {plan.session_id}"
     joined = launch.plan(settings, session="demo", channel=None, endpoint_flag="ably")
-    assert not joined.created and joined.join == "tui-session chat --session demo --endpoint ably"
+    assert not joined.created
+    assert joined.join_command == "tui-session chat --session demo --endpoint ably"
     with pytest.raises(launch.LaunchError):
         launch.plan(settings, session="a", channel="b", endpoint_flag=None)
 
@@ -47,6 +49,7 @@ async def test_starts_serve_when_no_hub_is_reachable_and_the_session_works(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TUI_SESSION_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # the offline demo model answers
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     port, agent_port = free_port(), free_port()
@@ -100,3 +103,32 @@ def test_cli_chat_flags_are_listed() -> None:
     assert result.exit_code == 0, result.output
     for flag in ("--session", "--channel", "--user", "--device", "--endpoint", "--agent-url"):
         assert flag in result.output
+
+
+def test_the_hub_key_is_read_without_creating_it(tmp_path: Path) -> None:
+    """A terminal that reads the key while the hub starts must not write a key of its own."""
+    settings = load_settings(None, {"hub.data_dir": str(tmp_path / "hub")}, env={})
+    with pytest.raises(launch.LaunchError, match="cannot read the hub's key"):
+        launch.hub_key(settings)
+    with pytest.raises(OSError):
+        read_root_key(tmp_path / "hub")
+    assert not (tmp_path / "hub").exists(), "reading created nothing"
+    written = AuthStore(tmp_path / "hub").root_key()  # what the hub does at its first start
+    assert launch.hub_key(settings) == read_root_key(tmp_path / "hub") == written
+    cloud = load_settings(None, {"client.endpoint": "main"}, env={})
+    assert launch.hub_key(cloud) is None
+
+
+def test_a_malformed_key_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "keys.json").write_text('{"defaultApp": "a", "apps": {}}')
+    with pytest.raises(ValueError, match="holds no root key"):
+        read_root_key(tmp_path)
+
+
+def test_owned_inputs_file_names_stay_short(tmp_path: Path) -> None:
+    settings = load_settings(None, {"hub.data_dir": str(tmp_path)}, env={})
+    long_channel = "session:" + "x" * 248
+    path = launch._owned_path(settings, long_channel, "phone")
+    assert len(path.name) <= launch.OWNED_NAME_MAX + len(".ids")
+    assert path != launch._owned_path(settings, long_channel[:-1] + "y", "phone")
+    assert launch._owned_path(settings, "session:demo", "phone").name == "phone--session_demo.ids"

@@ -1,4 +1,5 @@
-"""Shared test helpers: a real hub on a free loopback port, real ably SDK clients, event waits."""
+"""A real hub for tests: its settings, free loopback ports, real ably SDK clients, event waits,
+and `tui-session hub` as a child process."""
 
 from __future__ import annotations
 
@@ -15,9 +16,15 @@ from typing import Any
 
 from ably import AblyRealtime
 
+from tui_session.config import HubSettings
 from tui_session.transport.connect import hub_realtime, hub_rest
 
 WAIT_S = 10.0
+
+
+def hub_settings(data_dir: Path, **overrides: Any) -> HubSettings:
+    """An in-process hub on a free loopback port with its own data dir."""
+    return HubSettings(host="127.0.0.1", port=0, data_dir=data_dir, **overrides)
 
 
 def free_port() -> int:
