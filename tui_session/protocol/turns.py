@@ -1,7 +1,7 @@
-"""The project's turn vocabulary on the tree (docs/protocol.md, "Turns"): own and observer
-turns (the ownership rule), the active-turns map, cancel filters, steer outcomes and cancel
-labels. Pure functions of the tree plus what this device remembers (its clientId and the input
-ids it published)."""
+"""The project's turn vocabulary on the tree (docs/protocol.md, "Mine = my user's"; docs/wire.md
+§6): own and observer turns (the ownership rule), the active-turns map, cancel filters, steer
+outcomes and cancel labels. Pure functions of the tree plus what this device remembers (its
+clientId and the input ids it published)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """A branch-aware window over a shared tree: which sibling each group shows (docs/protocol.md,
-"Which branch a device shows"). This is the one place of the rule "which branch this device
+"Every device follows the conversation"; docs/wire.md §3.10). This is the one place of the rule "which branch this device
 shows": a client folds into it (`arrived`, `remember`) and selects (`select`).
 
 The rule: every device follows the conversation.
