@@ -20,6 +20,13 @@ def prompts(app: Any) -> list[str]:
     return [p.view.text for p in app.chat.query(PromptItem)]
 
 
+def palette_hit(app: Any, text: str) -> bool:
+    from textual.command import CommandList
+
+    lists = app.screen.query(CommandList)
+    return bool(lists) and any(text in str(option.prompt) for option in lists.first().options)
+
+
 def notices(app: Any) -> list[str]:
     return [str(n.message) for n in app._notifications]
 
@@ -150,6 +157,12 @@ async def test_another_user_cannot_approve_and_is_told_why(
         )
         told = next(n for n in notices(desktop) if "only alice" in n)
         assert "may not approve or deny delete_files" in told and "Nothing was changed" in told
+        desktop.clear_notifications()  # the palette's "Approve delete_files" says the same
+        await b.press("ctrl+p")
+        await b.press(*"approve")
+        await wait_for(b, lambda: palette_hit(desktop, "Approve delete_files"), what="palette")
+        await b.press("enter")
+        await wait_for(b, lambda: any("only alice" in n for n in notices(desktop)))
         for app in (laptop, desktop):
             view = turns(app)[0].view
             assert view.status == "suspended" and view.pending_approvals and not view.decisions
