@@ -1,6 +1,7 @@
 """A branch-aware window over a shared tree: which sibling each group shows (docs/protocol.md,
-"Every device follows the conversation"; docs/wire.md §3.10). This is the one place of the rule "which branch this device
-shows": a client folds into it (`arrived`, `remember`) and selects (`select`).
+"Every device follows the conversation"; docs/wire.md §3.10). This is the one place of the rule
+"which branch this device shows": a client folds into it (`arrived`, `remember`) and selects
+(`select`).
 
 The rule: every device follows the conversation.
 - The newest *move* is where the conversation is: the newest prompt (a new one, or an edit),

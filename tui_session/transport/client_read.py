@@ -229,12 +229,9 @@ class ReadModel:
     def _cancelled_by(self, run: RunNode) -> Who | None:
         """Whose cancel ended the run: of the cancels that named it, the first by the client
         its end names (`input-client-id`: our agent names the canceller), else the first."""
-        trigger = run.input_codec_message_id
-        named = [
-            c.by
-            for c in sorted(self.state.cancels, key=lambda c: c.serial)
-            if c.run_id == run.run_id or (trigger is not None and c.input_id == trigger)
-        ]
+        cancels = self.state.cancels
+        seen = {*cancels.get(run.run_id, ()), *cancels.get(run.input_codec_message_id or "", ())}
+        named = [c.by for c in sorted(seen, key=lambda c: c.serial)]
         ends = [t for n, t in run.lifecycle.values() if n == Name.RUN_END]
         ended_by = ends[0].get(H.INPUT_CLIENT_ID) if ends else None
         return next((w for w in named if w.client_id == ended_by), named[0] if named else None)

@@ -160,7 +160,7 @@ class ClientState:
         self.cancel_pending: set[str] = set()  # own input ids cancelled before their start
         self.devices: dict[str, str] = {}  # input cmid (prompt, regenerate, steer) -> device
         self.decision_devices: dict[str, str] = {}  # approval response serial -> device
-        self.cancels: list[CancelSeen] = []
+        self.cancels: dict[str, list[CancelSeen]] = {}  # by the run id or input id it names
         self.stalled: set[str] = set()
         self.active: dict[str, dict[str, str]] = {}
         self._activity: dict[str, float] = {}  # run id -> `now` of its last wire message
@@ -219,11 +219,11 @@ class ClientState:
         """Who published a client input or cancel, for attribution (client_wire's device)."""
         t = decoded.transport
         if decoded.name == Name.CANCEL:
-            by = Who(decoded.client_id, device)
-            cancel = CancelSeen(
-                decoded.serial, by, t.get(H.RUN_ID), t.get(H.INPUT_CODEC_MESSAGE_ID)
-            )
-            self.cancels.append(cancel)
+            run_id, input_id = t.get(H.RUN_ID), t.get(H.INPUT_CODEC_MESSAGE_ID)
+            seen = CancelSeen(decoded.serial, Who(decoded.client_id, device), run_id, input_id)
+            for key in (run_id, input_id):
+                if key:
+                    self.cancels.setdefault(key, []).append(seen)
         elif decoded.name == Name.INPUT and device:
             if decoded.codec.get("kind") == Kind.TOOL_APPROVAL_RESPONSE:
                 self.decision_devices[decoded.serial] = device  # its cmid is the assistant's
