@@ -456,6 +456,7 @@ class Tree:
         self.superseded: set[str] = set()
         # regenerate signals (they make no node): carrier cmid -> (serial, publisher)
         self.regenerates: dict[str, tuple[str, str | None]] = {}
+        self._triggered: dict[str, set[str]] = {}  # input cmid -> keys of runs it started
         self._seq = itertools.count()
 
     # --- folding ---------------------------------------------------------------------------
@@ -500,7 +501,11 @@ class Tree:
         if node.first_serial is None or decoded.serial < node.first_serial:
             node.first_serial = decoded.serial
         if decoded.name in (Name.RUN_START, Name.RUN_RESUME, Name.RUN_SUSPEND, Name.RUN_END):
-            return node if node.absorb_lifecycle(decoded) else None
+            if not node.absorb_lifecycle(decoded):
+                return None
+            for input_id in node.trigger_input_ids:
+                self._triggered.setdefault(input_id, set()).add(node.key)
+            return node
         if decoded.name in (Name.STEP_START, Name.STEP_END):
             if decoded.serial in node.lifecycle:
                 return None
@@ -559,7 +564,8 @@ class Tree:
 
     def runs_for_input(self, input_cmid: str) -> list[RunNode]:
         """Correlate a send with its run: start/resume whose input id is the send's (§3.4)."""
-        return [r for r in self.runs() if input_cmid in r.trigger_input_ids]
+        runs = [self.nodes[k] for k in self._triggered.get(input_cmid, ())]
+        return sorted((r for r in runs if isinstance(r, RunNode)), key=Node.sort_key)
 
     def ordered(self) -> list[Node]:
         return sorted(self.nodes.values(), key=Node.sort_key)
