@@ -78,9 +78,11 @@ async def test_an_edit_on_the_laptop_moves_the_phone_and_says_who(
         [prompt] = phone.chat.query(PromptItem)
         header = str(prompt.query_one(".entry-header").render())
         assert "you · laptop" in header and "branch 2/2" in header
-        # the conversation goes on: the line has said what it had to
+        # the conversation goes on elsewhere: the line stays for whoever looks at the phone
         await ask(laptop, a, "short B")
         await wait_for(b, lambda: prompts(phone) == ["short A edited", "short B"])
+        assert "alice · laptop edited: now on branch 2/2" in strip(phone)
+        await ask(phone, b, "short C")  # until the phone itself goes on
         await wait_for(b, lambda: "edited" not in strip(phone), what="the line cleared")
 
 

@@ -54,7 +54,7 @@ class SessionController:
         self._wire: list[m.WireRow] = []
         self.active: dict[str, dict[str, str]] = {}
         self.mine: tuple[str, ...] = ()
-        self._followed: str | None = None  # who moved this view, until the next prompt
+        self._followed: str | None = None  # who moved this view, until this device acts
         self._branch_line: str | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -97,9 +97,10 @@ class SessionController:
             case ev.PromptRemoved(error=error):
                 self._structure = True
                 self._post(m.Notice(f"Prompt not sent: {error}", "error"))
-            case ev.PromptAdded():
+            case ev.PromptAdded(cmid=cmid):
                 self._structure = True
-                self._followed = None  # the conversation went on: the move is old news
+                if self.session.handle(cmid) is not None:
+                    self._followed = None  # this device went on: the move is old news
             case ev.TurnAdded() | ev.HistoryLoaded() | ev.BranchChanged():
                 self._structure = True
             case ev.ActiveTurnsChanged(turns=turns):

@@ -165,8 +165,8 @@ class TurnItem(EntryItem):
             return
         self.view = view
         self._render_header(view)
+        self._render_marker(view)  # with the header: one frame shows "cancelled" and by whom
         await self._render_body(view)
-        self._render_marker(view)
 
     def _render_header(self, view: TurnView) -> None:
         for cls, on in (
