@@ -12,6 +12,7 @@ import pytest
 from tests.support.hub import free_port
 from tests.tui.helpers import ready, turns, wait_for
 from tui_session import launch
+from tui_session.access import AccessError, local_hub_key
 from tui_session.config import load_settings
 from tui_session.hub.auth import AuthStore, read_root_key
 from tui_session.tui.app import make_app
@@ -107,16 +108,13 @@ def test_cli_chat_flags_are_listed() -> None:
 
 def test_the_hub_key_is_read_without_creating_it(tmp_path: Path) -> None:
     """A terminal that reads the key while the hub starts must not write a key of its own."""
-    settings = load_settings(None, {"hub.data_dir": str(tmp_path / "hub")}, env={})
-    with pytest.raises(launch.LaunchError, match="cannot read the hub's key"):
-        launch.hub_key(settings)
+    with pytest.raises(AccessError, match="no hub has run with data dir"):
+        local_hub_key(tmp_path / "hub")
     with pytest.raises(OSError):
         read_root_key(tmp_path / "hub")
     assert not (tmp_path / "hub").exists(), "reading created nothing"
     written = AuthStore(tmp_path / "hub").root_key()  # what the hub does at its first start
-    assert launch.hub_key(settings) == read_root_key(tmp_path / "hub") == written
-    cloud = load_settings(None, {"client.endpoint": "main"}, env={})
-    assert launch.hub_key(cloud) is None
+    assert local_hub_key(tmp_path / "hub") == read_root_key(tmp_path / "hub") == written
 
 
 def test_a_malformed_key_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -31,6 +31,21 @@ ConfigOption = Annotated[
 ]
 
 
+InsecureOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--insecure",
+        help="Off loopback, serve plaintext instead of TLS (a network you trust completely).",
+    ),
+]
+
+
+def _usage_error(err: Exception) -> typer.Exit:
+    """A mistake the person can fix: one sentence, exit code 2, no traceback."""
+    typer.echo(f"error: {err}", err=True)
+    return typer.Exit(code=2)
+
+
 def _settings(config: Path | None, overrides: dict[str, Any]) -> Settings:
     try:
         return load_settings(config, overrides)
@@ -53,9 +68,10 @@ def hub(
     tls_key: Annotated[
         Path | None, typer.Option(help="TLS private key (PEM).", dir_okay=False)
     ] = None,
+    insecure: InsecureOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Run the local Ably-protocol hub."""
+    """Run the local Ably-protocol hub (TLS off loopback, see --insecure)."""
     settings = _settings(
         config,
         {
@@ -65,6 +81,7 @@ def hub(
                 "data_dir": data_dir,
                 "tls_cert": tls_cert,
                 "tls_key": tls_key,
+                "insecure": insecure,
             }
         },
     )
@@ -108,14 +125,17 @@ def agent(
         {"agent": overrides, "hub": {"data_dir": data_dir}, "client": {"ably_key": ably_key}},
     )
     from tui_session.agent.launch import run_agent
-    from tui_session.serve import agent_target
+    from tui_session.serve import agent_target, agent_tls
 
-    run_agent(settings.agent, agent_target(settings, hub), settings.hub.data_dir)
+    target = agent_target(settings, hub)
+    run_agent(settings.agent, target, settings.hub.data_dir, agent_tls(settings))
 
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address of the hub.")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address of the hub and the agent's HTTP API.")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port of the hub.")] = None,
     agent_port: Annotated[int | None, typer.Option(help="Port of the agent's HTTP API.")] = None,
     data_dir: Annotated[
@@ -124,14 +144,22 @@ def serve(
     model: ModelOption = None,
     base_url: BaseUrlOption = None,
     api: ApiOption = None,
+    insecure: InsecureOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Run the hub and the agent service in one process (what `chat` starts when needed)."""
+    """Run the hub and the agent service in one process (what `chat` starts when needed).
+    Off loopback both serve TLS; invite other machines with `tui-session invite`."""
     settings = _settings(
         config,
         {
-            "hub": {"host": host, "port": port, "data_dir": data_dir},
-            "agent": {"port": agent_port, "model": model, "base_url": base_url, "api": api},
+            "hub": {"host": host, "port": port, "data_dir": data_dir, "insecure": insecure},
+            "agent": {
+                "host": host,
+                "port": agent_port,
+                "model": model,
+                "base_url": base_url,
+                "api": api,
+            },
         },
     )
     from tui_session.serve import run_serve
@@ -155,11 +183,24 @@ def chat(
         str | None, typer.Option(help="local | ably | HOST:PORT (a hub elsewhere).")
     ] = None,
     agent_url: Annotated[str | None, typer.Option(help="The agent service's base URL.")] = None,
+    join: Annotated[
+        str | None, typer.Option(help="Join with an invite (`tui-session invite` prints it).")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Open the terminal client on a session (starting a local hub when none is reachable)."""
+    from tui_session import access as accessing
     from tui_session import launch
 
+    invite = None
+    if join is not None:
+        given = {"--session": session, "--channel": channel, "--endpoint": endpoint}
+        try:
+            invite = accessing.read_join(join, given={**given, "--agent-url": agent_url}, user=user)
+            accessing.preflight(invite)
+        except ValueError as err:
+            raise _usage_error(err) from err
+        user, session, channel = invite.user, None, invite.channel
     overrides: dict[str, Any] = {
         "client.user": user,
         "client.device": device or launch.default_device(),
@@ -167,9 +208,18 @@ def chat(
         **launch.endpoint_overrides(endpoint),
     }
     settings = _settings(config, overrides)
+    hub_elsewhere = "hub.host" in launch.endpoint_overrides(endpoint)
     plan = _plan(settings, session, channel, endpoint)
     try:
-        plan = launch.ensure_local_server(plan, config=config)
+        access = accessing.for_invite(invite) if invite else None
+        if access is None and (hub_elsewhere or settings.client.endpoint != "local"):
+            access = accessing.for_settings(settings, hub_elsewhere=hub_elsewhere)
+        if access is None:  # the local hub: start it when none is reachable, then its key
+            plan = launch.ensure_local_server(plan, config=config)
+            access = accessing.for_settings(settings, hub_elsewhere=False)
+        plan = accessing.describe(plan, access, invite)
+    except accessing.AccessError as err:
+        raise _usage_error(err) from err
     except launch.LaunchError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=1) from err
@@ -182,7 +232,8 @@ def chat(
         typer.echo(f"new session; join it from another terminal with:\n  {plan.join_command}")
     from tui_session.tui.app import make_app
 
-    chat_app = make_app(settings, launch.session_factory(settings), launch.chat_options(plan))
+    factory = launch.session_factory(settings, access=access)
+    chat_app = make_app(settings, factory, launch.chat_options(plan))
     chat_app.run()
     if plan.created:
         typer.echo(f"to come back to this session: {plan.join_command}")
@@ -212,13 +263,24 @@ def export(
     if not session and not channel:
         typer.echo("error: give --session ID or --channel NAME", err=True)
         raise typer.Exit(code=2)
+    from tui_session import access as accessing
     from tui_session import launch
     from tui_session.transport.export import export_session
 
     settings = _settings(config, launch.endpoint_overrides(endpoint))
+    hub_elsewhere = "hub.host" in launch.endpoint_overrides(endpoint)
     plan = _plan(settings, session, channel, endpoint)
     try:
-        text = export_session(settings, plan.channel_name, format, hub_key=launch.hub_key(settings))
+        access = accessing.for_settings(settings, hub_elsewhere=hub_elsewhere)
+        user = settings.client.user
+        text = export_session(
+            settings,
+            plan.channel_name,
+            format,
+            open_realtime=lambda: access.realtime(user, plan.channel_name),
+        )
+    except accessing.AccessError as err:
+        raise _usage_error(err) from err
     except launch.LaunchError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=1) from err
@@ -244,6 +306,60 @@ def _plan(
     except (InvalidName, launch.LaunchError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=2) from err
+
+
+@app.command()
+def invite(
+    session: Annotated[str | None, typer.Option(help="The session to invite to.")] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Who joins (their clientId). Default: you (client.user).")
+    ] = None,
+    ttl: Annotated[str, typer.Option(help="How long the invite works: 30m, 8h, 2d (max 7d).")] = (
+        "8h"
+    ),
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Watch only: no prompts, cancels or approvals.")
+    ] = False,
+    revoke: Annotated[
+        str | None,
+        typer.Option(help="Revoke: an invite id, a join string, or clientId:NAME."),
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="The hub's address as other machines reach it.")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="The running hub's data dir.", file_okay=False)
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Invite a terminal on another machine to a session (run on the hub's machine), or
+    revoke an invite. No key leaves this machine: the invite holds a scoped, expiring token."""
+    import asyncio
+
+    from tui_session import invite as inviting
+
+    settings = _settings(config, {"hub": {"data_dir": data_dir}})
+    try:
+        if revoke is not None:
+            target = inviting.revocation_target(revoke)
+            result, live = asyncio.run(inviting.revoke(settings, target))
+            typer.echo(inviting.describe_revocation(result, live))
+            return
+        if not session:
+            raise inviting.InviteError("give --session ID (or --revoke INVITE)")
+        invitation, notes = inviting.invite_to_running(
+            settings,
+            channel=f"{inviting.SESSION_PREFIX}{session}",
+            user=user or settings.client.user,
+            ttl_ms=inviting.parse_ttl(ttl),
+            read_only=read_only,
+            address=address,
+        )
+    except inviting.InviteError as err:
+        raise _usage_error(err) from err
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(inviting.describe(invitation))
 
 
 @app.command()

@@ -63,6 +63,9 @@ class HubSettings:
     data_dir: Path = field(default_factory=paths.data_dir)
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # Off loopback the hub (and the agent service of `serve`) serves TLS, with a self-signed
+    # certificate it makes in data_dir/tls when none is given; insecure = true serves plaintext.
+    insecure: bool = False
     presence_grace_s: float = 15.0
     connection_state_ttl_ms: int = 120_000
     max_message_size: int = 65_536
@@ -144,8 +147,8 @@ class AgentSettings:
     # ClientIds (comma-separated) that may approve or deny anyone's tool calls, besides the
     # turn's owner; "*": anyone.
     approvers: str = ""
-    # When set, POST /api/chat and GET /api/token need "Authorization: Bearer <secret>"; when
-    # unset they answer only on loopback.
+    # A service credential (Authorization: Bearer <secret>) for trusted servers; terminals
+    # send their own Ably token instead (agent/callers.py).
     auth_secret: str | None = None
     # ClientIds (comma-separated) /api/token issues tokens for; empty: any.
     token_client_ids: str = ""

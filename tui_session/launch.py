@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from tui_session import paths, sessions
+from tui_session.access import Access, for_settings
 from tui_session.config import ClientSettings, Settings
-from tui_session.hub.auth import read_root_key
 from tui_session.sessions import JoinCommand
 from tui_session.transport.client import ClientSession
 from tui_session.tui.options import ChatOptions, OpenSession, SessionFactory
@@ -171,43 +171,40 @@ def ensure_local_server(launch: Launch, *, config: Path | None) -> Launch:
     return replace(launch, started_server=command, server_pid=process.pid)
 
 
-def hub_key(settings: Settings) -> str | None:
-    """The local hub's root key, read from its data dir (never created here: the hub writes
-    it at its first start); None for Ably's cloud, which uses the client's own credentials."""
-    if settings.client.endpoint != "local":
-        return None
-    try:
-        return read_root_key(settings.hub.data_dir)
-    except (OSError, ValueError) as err:
-        raise LaunchError(f"cannot read the hub's key from {settings.hub.data_dir}: {err}") from err
-
-
-def session_factory(settings: Settings, *, role: str = "user") -> SessionFactory:
-    """Opens the realtime client and the ClientSession on the app's event loop."""
-    from tui_session.transport.connect import realtime_from_settings
-
+def session_factory(
+    settings: Settings, *, role: str = "user", access: Access | None = None
+) -> SessionFactory:
+    """Opens the realtime client and the ClientSession on the app's event loop, reaching the
+    session as `access` says (default: the local hub; see tui_session/access.py)."""
     client = settings.client
-    key = hub_key(settings)
+    if access is None:
+        access = for_settings(settings, hub_elsewhere=False)
 
     async def factory(channel_name: str) -> OpenSession:
-        realtime = realtime_from_settings(settings, client.user, hub_key=key)
+        realtime = access.realtime(client.user, channel_name)
+        http = access.http()
         owned = _owned_path(settings, channel_name, client.device)
         try:
             session = await ClientSession.connect(
                 realtime,
                 channel_name,
-                agent_url=client.agent_url,
+                agent_url=access.agent_url,
                 device=client.device,
                 role=role,
+                http=http,
                 owned_inputs_path=owned,
             )
         except BaseException:
             await realtime.close()
+            if http is not None:
+                await http.close()
             raise
 
         async def close() -> None:
             await session.close()
             await realtime.close()
+            if http is not None:
+                await http.close()
 
         return OpenSession(session, close)
 

@@ -321,21 +321,26 @@ async def test_per_session_limit_is_answered_with_429(
         assert "limit is 2" in answers[2][1]["error"]["message"]
 
 
-async def test_token_endpoint_binds_the_client_id(
+async def test_token_endpoint_issues_an_ably_jwt_bound_to_the_client_id(
     hub: HubEndpoint, model: FakeOpenAI, tmp_path: Path
 ) -> None:
     async with running_agent(hub, agent_settings(model), tmp_path) as agent:
         async with aiohttp.ClientSession() as http:
             url = f"http://127.0.0.1:{agent.port}/api/token"
             async with http.get(url, params={"clientId": "bob"}) as response:
-                token_request = await response.json()
+                details = await response.json()
+                token = details["token"]
+                assert (details["clientId"], details["expires"] - details["issued"]) == (
+                    "bob",
+                    3_600_000,
+                )
             async with http.get(url) as missing:
                 assert missing.status == 400
-        assert token_request["clientId"] == "bob"
-        assert "session:*" in token_request["capability"]
-        # The hub accepts it and binds bob.
-        details = hub.running.hub.auth.request_token(token_request)  # type: ignore[attr-defined]
-        assert details["clientId"] == "bob"
+    # The hub accepts it as bob, limited to session channels.
+    principal = hub.running.hub.auth.authenticate_token(token)  # type: ignore[attr-defined]
+    assert principal.client_id == "bob"
+    assert principal.capability.allows("session:x", "publish")
+    assert not principal.capability.allows("other", "subscribe")
 
 
 async def test_when_unwatched_stop_cancels_a_run_nobody_watches(

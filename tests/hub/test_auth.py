@@ -404,21 +404,22 @@ def test_jwt_signed_with_key_secret_is_accepted(store: AuthStore) -> None:
 
 def test_jwt_capability_cannot_exceed_key(store: AuthStore) -> None:
     key = app_key(store, PY_KEY_TESTCHANNEL)
-    claims = {"exp": NOW // 1000 + 60, "x-ably-capability": '{"*":["*"]}'}
+    claims = {"iat": NOW // 1000, "exp": NOW // 1000 + 60, "x-ably-capability": '{"*":["*"]}'}
     principal = store.authenticate_token(make_jwt(key, claims), now_ms=NOW)
     assert principal.capability == Capability.parse(PY_KEY_TESTCHANNEL)
     assert principal.client_id is None
 
 
 def test_jwt_with_wrong_signature_is_refused(store: AuthStore) -> None:
-    jwt = make_jwt(store.root_key(), {"exp": NOW // 1000 + 60}, secret="not-the-secret")
+    claims = {"iat": NOW // 1000, "exp": NOW // 1000 + 60}
+    jwt = make_jwt(store.root_key(), claims, secret="not-the-secret")
     with pytest.raises(AuthError) as exc:
         store.authenticate_token(jwt, now_ms=NOW)
-    assert_auth_error(exc, 40144, 401)
+    assert_auth_error(exc, 40140, 401)
 
 
 def test_jwt_with_alg_none_is_refused(store: AuthStore) -> None:
-    jwt = make_jwt(store.root_key(), {"exp": NOW // 1000 + 60}, alg="none")
+    jwt = make_jwt(store.root_key(), {"iat": NOW // 1000, "exp": NOW // 1000 + 60}, alg="none")
     with pytest.raises(AuthError) as exc:
         store.authenticate_token(jwt.rsplit(".", 1)[0] + ".", now_ms=NOW)
     assert_auth_error(exc, 40144, 401)
@@ -428,15 +429,16 @@ def test_jwt_with_alg_none_is_refused(store: AuthStore) -> None:
 
 
 def test_expired_jwt_is_40142(store: AuthStore) -> None:
-    jwt = make_jwt(store.root_key(), {"exp": NOW // 1000})
+    jwt = make_jwt(store.root_key(), {"iat": NOW // 1000 - 60, "exp": NOW // 1000})
     with pytest.raises(AuthError) as exc:
         store.authenticate_token(jwt, now_ms=NOW)
     assert_auth_error(exc, 40142, 401)
 
 
-def test_jwt_without_exp_is_refused(store: AuthStore) -> None:
+@pytest.mark.parametrize("claims", [{"iat": 1}, {"exp": 4_000_000_000}], ids=["no-exp", "no-iat"])
+def test_jwt_without_exp_or_iat_is_refused(store: AuthStore, claims: dict[str, int]) -> None:
     with pytest.raises(AuthError) as exc:
-        store.authenticate_token(make_jwt(store.root_key(), {"iat": 1}), now_ms=NOW)
+        store.authenticate_token(make_jwt(store.root_key(), claims), now_ms=NOW)
     assert_auth_error(exc, 40144, 401)
 
 
@@ -620,7 +622,8 @@ def test_http_bearer_base64_and_raw_tokens(store: AuthStore) -> None:
 
 
 def test_http_bearer_jwt(store: AuthStore) -> None:
-    jwt = make_jwt(store.root_key(), {"exp": 4_000_000_000, "x-ably-clientId": "jo"})
+    claims = {"iat": NOW // 1000, "exp": 4_000_000_000, "x-ably-clientId": "jo"}
+    jwt = make_jwt(store.root_key(), claims)
     assert store.authenticate_http({"Authorization": f"Bearer {_b64(jwt)}"}).client_id == "jo"
 
 

@@ -1,8 +1,9 @@
 """connect.py and ably_port_fix.py against a real (tiny) server on a non-default port.
 
 The recording server speaks just enough of the Ably protocol for a client to reach
-CONNECTED: the WebSocket replies CONNECTED, requestToken returns TokenDetails, and history
-returns an empty page. It answers in whatever format the client asks for (JSON or msgpack).
+CONNECTED: the WebSocket replies CONNECTED, requestToken returns TokenDetails (hub clients no
+longer ask for one: they sign their own JWTs), and history returns an empty page. It answers
+in whatever format the client asks for (JSON or msgpack).
 """
 
 from __future__ import annotations
@@ -24,13 +25,16 @@ import pytest
 from ably import AblyRealtime
 from ably.transport.websockettransport import WebSocketTransport
 from ably.types.connectionstate import ConnectionState
+from ably.util.exceptions import AblyAuthException
 from aiohttp import WSMsgType, web
 
 from tui_session.config import ClientSettings, HubSettings, Settings
+from tui_session.credentials import jwt
 from tui_session.transport import ably_port_fix
 from tui_session.transport.connect import (
     cloud_options,
     cloud_realtime,
+    fixed_token_source,
     hub_options,
     hub_realtime,
     hub_rest,
@@ -178,12 +182,14 @@ async def test_hub_client_connects_on_non_default_port(
 
         assert len(recording_hub.ws_requests) == 1
         query = parse_qs(urlsplit(recording_hub.ws_requests[0]).query)
-        assert query["accessToken"] == ["t1"]
         assert query["clientId"] == ["alice"]
         assert query.get("format") == (["msgpack"] if binary else None)
-        # The token was requested over REST on the same port, carrying the clientId.
-        assert [r["keyName"] for r in recording_hub.token_requests] == [KEY_NAME]
-        assert recording_hub.token_requests[0]["clientId"] == "alice"
+        # The token is a JWT the client signed itself, for alice: the key never went on the
+        # wire, and no token request was made.
+        [token] = query["accessToken"]
+        claims = jwt.verify(token, {KEY_NAME: "secret"}.get)
+        assert (claims.key_name, claims.client_id) == (KEY_NAME, "alice")
+        assert recording_hub.token_requests == []
         # The fix rewrote only the URL: the host the SDK keeps for its bookkeeping is intact...
         assert client.connection.connection_manager.transport.host == "127.0.0.1"
         # ...so a REST call from the realtime client still works (it broke when the host
@@ -198,7 +204,7 @@ async def test_hub_rest_uses_token_auth_over_plain_http(recording_hub: Recording
     rest = hub_rest("127.0.0.1", recording_hub.port, KEY, "alice")
     try:
         token = await asyncio.wait_for(rest.auth.authorize(), TIMEOUT_S)
-        assert token.token == "t1"
+        assert jwt.verify(token.token, {KEY_NAME: "secret"}.get).client_id == "alice"
         assert token.client_id == "alice"
         page = await asyncio.wait_for(rest.channels.get("s").history(), TIMEOUT_S)
         assert page.items == []
@@ -285,20 +291,36 @@ def test_installed_ably_is_the_pinned_version() -> None:
 
 def test_hub_options() -> None:
     opts = hub_options("127.0.0.1", 8470, KEY, "alice")
-    assert opts == {
-        "key": KEY,
-        "endpoint": "127.0.0.1",
-        "tls": False,
-        "port": 8470,
-        "use_token_auth": True,
-        "client_id": "alice",
-        "default_token_params": {"client_id": "alice"},
-    }
+    source = opts.pop("auth_callback")
+    assert opts == {"endpoint": "127.0.0.1", "tls": False, "port": 8470, "client_id": "alice"}
+    assert "key" not in opts  # the key signs tokens here; the SDK never sees it
+    details = asyncio.run(source({}))
+    claims = jwt.verify(details.token, {KEY_NAME: "secret"}.get)
+    assert claims.client_id == details.client_id == "alice"
+    assert details.expires == claims.expires_ms
     tls = hub_options("localhost", 8443, KEY, tls=True, auto_connect=False)
     assert tls["tls_port"] == 8443 and "port" not in tls and "client_id" not in tls
     assert tls["auto_connect"] is False
     with pytest.raises(ValueError, match="routing policy"):
         hub_options("myhub", 8470, KEY)
+
+
+def test_a_scoped_key_token_grants_only_its_channel() -> None:
+    source = hub_options("127.0.0.1", 8470, KEY, "bob", capability={"session:a": ["publish"]})
+    claims = jwt.verify(asyncio.run(source["auth_callback"]({})).token, {KEY_NAME: "secret"}.get)
+    assert claims.capability is not None
+    assert claims.capability.allows("session:a", "publish")
+    assert not claims.capability.allows("session:b", "publish")
+
+
+def test_a_fixed_token_is_handed_out_until_it_expires() -> None:
+    source = fixed_token_source(
+        "a.b.c", expires_ms=jwt.now_ms() + 60_000, client_id="ada", expired="ask again"
+    )
+    assert asyncio.run(source({})).token == "a.b.c"
+    expired = fixed_token_source("a.b.c", expires_ms=1, client_id="ada", expired="ask again")
+    with pytest.raises(AblyAuthException, match="ask again"):
+        asyncio.run(expired({}))
 
 
 async def test_cloud_options_and_client() -> None:

@@ -93,5 +93,6 @@ async def test_export_of_an_unreachable_hub_is_a_clear_error(tmp_path: Path) -> 
         stderr=asyncio.subprocess.PIPE,
     )
     _out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # no hub ever ran there: no credentials, said before connecting
     assert err.decode().startswith("error: ") and "Traceback" not in err.decode()
+    assert "no hub has run with data dir" in err.decode()

@@ -1,10 +1,12 @@
 """The agent service: HTTP routes, the sessions it serves, presence, and its turns' lifecycle.
 
 - `POST /api/chat` `{inputEventId, sessionName}` (the invocation of docs/wire.md §3.3):
-  locates the input on the channel, answers with the run's ids, and runs the turn in a task
+  checks the caller (`callers.py`: its Ably token, and that the input is its own), locates
+  the input on the channel, answers with the run's ids, and runs the turn in a task
   (`turns.TurnDriver`).
-- `GET /api/token?clientId=`: a token request signed with the app key, bound to that clientId,
-  limited to session channels.
+- `GET /api/token?clientId=`: TokenDetails whose token is an Ably JWT signed with the app key,
+  bound to that clientId, limited to session channels, for this machine's terminals and
+  `agent.auth_secret` holders.
 - `GET /health`: version, model, counts.
 The service enters presence on each session it serves (kind `agent`, with its status), ends
 its turns on shutdown, and on start ends, with `error`, the turns a killed predecessor left
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
 import time
@@ -26,12 +27,14 @@ from typing import Any
 from aiohttp import web
 
 from tui_session import __version__, sessions
+from tui_session.agent.callers import Caller, CallerCheck
 from tui_session.agent.ledger import RunLedger
 from tui_session.agent.models import ModelBackend
 from tui_session.agent.orphans import end_open_run
 from tui_session.agent.tools import ToolSpec
 from tui_session.agent.turns import Turn, TurnDriver
 from tui_session.config import AgentSettings
+from tui_session.credentials.errors import AuthError
 from tui_session.protocol import ErrorCode, ProtocolError, RunReason, parse_invocation
 from tui_session.transport.agent import AgentSession
 from tui_session.transport.follower import wait_connected
@@ -43,7 +46,7 @@ TOO_MANY_RUNS = 42910  # HTTP 429, an Ably-style code for "rate limit"
 PRESENCE_DEBOUNCE_S = 0.2
 HTTP_STATUS = {ErrorCode.INPUT_EVENT_NOT_FOUND: 404, ErrorCode.APPROVAL_NOT_ALLOWED: 403}
 
-TokenRequester = Callable[[str], Awaitable[dict[str, Any]]]
+TokenIssuer = Callable[[str], dict[str, Any]]  # clientId -> TokenDetails with an Ably JWT
 
 
 @dataclass
@@ -75,13 +78,15 @@ class AgentService:
         tools: list[ToolSpec],
         *,
         ledger: RunLedger,
-        token_requester: TokenRequester | None = None,
+        callers: CallerCheck,
+        token_issuer: TokenIssuer | None = None,
     ) -> None:
         self.settings = settings
         self.realtime = realtime
         self.backend = backend
         self.ledger = ledger
-        self.token_requester = token_requester
+        self.callers = callers
+        self.token_issuer = token_issuer
         self.driver = TurnDriver(backend, tools, self._on_turn_status)
         self.sessions: dict[str, ServedSession] = {}
         self._session_locks: dict[str, asyncio.Lock] = {}
@@ -137,33 +142,24 @@ class AgentService:
 
     # ---- HTTP ------------------------------------------------------------------------------
 
-    def _authorised(self, request: web.Request) -> web.Response | None:
-        secret = self.settings.auth_secret
-        if secret:
-            if request.headers.get("Authorization", "") != f"Bearer {secret}":
-                return _error(401, 40101, "this agent service needs Authorization: Bearer <secret>")
-            return None
-        remote = request.remote or ""
-        try:
-            loopback = ipaddress.ip_address(remote).is_loopback
-        except ValueError:
-            loopback = remote in ("", "localhost")
-        if not loopback:
-            return _error(
-                403, 40300, "this agent service answers only this machine; set agent.auth_secret"
-            )
-        return None
+    def _caller(self, request: web.Request) -> Caller:
+        return self.callers.identify(request.headers, request.remote)
 
     async def handle_chat(self, request: web.Request) -> web.Response:
-        refused = self._authorised(request)
-        if refused is not None:
-            return refused
+        try:
+            caller = self._caller(request)
+        except AuthError as exc:
+            return _refused(exc)
         try:
             body = json.loads(await request.read() or b"null")
             parse_invocation(body)
         except (ValueError, ProtocolError) as exc:
             return _error(400, 40000, f"bad invocation body: {_reason(exc)}")
         session_name = body["sessionName"]
+        try:
+            await self.callers.authorise_prompt(caller, session_name)
+        except AuthError as exc:
+            return _refused(exc)
         try:
             served = await self._session(session_name)
         except ProtocolError as exc:
@@ -187,7 +183,10 @@ class AgentService:
                 body,
                 on_steer=self._on_steer,
                 trigger_deadline_s=self.settings.trigger_deadline_s,
+                check_trigger=lambda trigger: self.callers.check_author(caller, trigger.client_id),
             )
+        except AuthError as exc:
+            return _refused(exc)
         except ProtocolError as exc:
             status = HTTP_STATUS.get(exc.code, 400)
             return _error(status, int(exc.code), str(exc))
@@ -201,17 +200,19 @@ class AgentService:
         return web.json_response(run.ids())
 
     async def handle_token(self, request: web.Request) -> web.Response:
-        refused = self._authorised(request)
-        if refused is not None:
-            return refused
+        """TokenDetails carrying an Ably JWT for `clientId` (what an SDK's authUrl accepts)."""
+        try:
+            self.callers.authorise_token_request(self._caller(request))
+        except AuthError as exc:
+            return _refused(exc)
         client_id = request.query.get("clientId", "").strip()
         if not client_id or client_id == "*":
             return _error(400, 40000, "clientId is required (and may not be '*')")
         if self.token_client_ids and client_id not in self.token_client_ids:
             return _error(403, 40160, f"no tokens are issued for clientId {client_id!r}")
-        if self.token_requester is None:
+        if self.token_issuer is None:
             return _error(501, 40000, "this agent service issues no tokens")
-        return web.json_response(await self.token_requester(client_id))
+        return web.json_response(self.token_issuer(client_id))
 
     async def handle_health(self, _request: web.Request) -> web.Response:
         return web.json_response(
@@ -351,6 +352,13 @@ def _is_user_device(data: Any) -> bool:
 
 def _reason(exc: Exception) -> str:
     return exc.args[-1] if isinstance(exc, ProtocolError) and exc.args else str(exc)
+
+
+def _refused(exc: AuthError) -> web.Response:
+    response = _error(exc.status, exc.code, exc.message)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="tui-session agent"'
+    return response
 
 
 def _error(status: int, code: int, message: str) -> web.Response:

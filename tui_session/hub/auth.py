@@ -1,8 +1,10 @@
-"""Ably-compatible authentication for the local hub: keys, tokens, JWTs and capabilities.
+"""Ably-compatible authentication for the local hub: keys, tokens, JWTs, revocation, apps.
 
 Pure module (no network): the hub server feeds it query strings, headers and request bodies.
 Tokens are self-verifying (signed with the issuing key's secret) so they survive a hub restart
-without any token table; only keys and apps are persisted, in ``<data_dir>/keys.json``.
+without any token table; keys and apps are persisted in ``<data_dir>/keys.json``, token
+revocations in ``<data_dir>/revocations.json``. Capabilities and JWTs are the shared ones of
+``tui_session.credentials`` (the agent service checks tokens with the same code).
 """
 
 from __future__ import annotations
@@ -18,10 +20,33 @@ import string
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
+
+from tui_session.credentials import jwt
+from tui_session.credentials.capability import (
+    ALL_OPS,
+    KNOWN_OPERATIONS,
+    ROOT_CAPABILITY,
+    Capability,
+)
+from tui_session.credentials.errors import AuthError
+from tui_session.credentials.files import write_private_json
+from tui_session.credentials.jwt import b64url as _b64url
+from tui_session.credentials.jwt import b64url_decode as _b64url_decode
+from tui_session.credentials.revocation import Revocations, TokenFacts
+
+__all__ = [
+    "ALL_OPS",
+    "KNOWN_OPERATIONS",
+    "ROOT_CAPABILITY",
+    "AuthError",
+    "AuthStore",
+    "Capability",
+    "Principal",
+    "token_request_mac",
+]
 
 DEFAULT_TTL_MS = 60 * 60 * 1000
 MAX_TTL_MS = 24 * 60 * 60 * 1000
@@ -31,219 +56,15 @@ TIMESTAMP_WINDOW_MS = 10 * 60 * 1000
 MAX_REMEMBERED_NONCES = 100_000
 
 KEYS_FILE = "keys.json"
+REVOCATIONS_FILE = "revocations.json"
 _FILE_VERSION = 1
 _ALNUM = string.ascii_letters + string.digits
-_B64URL_CHARS = frozenset(_ALNUM + "-_")
 # Domain-separates our token signatures from TokenRequest MACs and JWTs made with the same secret.
 _TOKEN_KEY_LABEL = b"tui-session-hub/token/v1"
-
-# Operations Ably documents; anything else is rejected like Ably does (40000), so typos surface.
-KNOWN_OPERATIONS = frozenset(
-    {
-        "publish",
-        "subscribe",
-        "presence",
-        "history",
-        "stats",
-        "channel-metadata",
-        "push-subscribe",
-        "push-admin",
-        "privileged-headers",
-        "object-subscribe",
-        "object-publish",
-        "annotation-publish",
-        "annotation-subscribe",
-        "message-update-own",
-        "message-update-any",
-        "message-delete-own",
-        "message-delete-any",
-    }
-)
-ALL_OPS = "*"
-ANSWERS_KEPT = 4096  # remembered capability answers per capability
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64url_decode(text: str) -> bytes:
-    if not text or not _B64URL_CHARS.issuperset(text):
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-class AuthError(Exception):
-    """An Ably error (code, HTTP status, message) the hub turns into an ERROR frame or REST body."""
-
-    def __init__(self, code: int, status: int, message: str) -> None:
-        super().__init__(f"{code} {status} {message}")
-        self.code = code
-        self.status = status
-        self.message = message
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "statusCode": self.status,
-            "message": self.message,
-            "href": f"https://help.ably.io/error/{self.code}",
-        }
-
-
-def _invalid_capability(why: str) -> AuthError:
-    return AuthError(40000, 400, f"invalid capability: {why}")
-
-
-# --- capability resource patterns -------------------------------------------------------------
-
-
-def _split_qualifier(resource: str) -> tuple[str | None, str]:
-    """Split "[qualifier]name" into (qualifier, name); "[?params]" is not part of identity."""
-    if resource.startswith("["):
-        end = resource.find("]")
-        if end > 0:
-            qualifier = resource[1:end].split("?", 1)[0]
-            return (qualifier or None), resource[end + 1 :]
-    return None, resource
-
-
-def _segments_match(pattern: list[str], name: list[str]) -> bool:
-    """A "*" segment matches one whole segment; a trailing "*" matches one or more."""
-    if pattern[-1] == "*":
-        fixed = pattern[:-1]
-        if len(name) < len(pattern):
-            return False
-    else:
-        fixed = pattern
-        if len(name) != len(pattern):
-            return False
-    return all(p == "*" or p == n for p, n in zip(fixed, name, strict=False))
-
-
-def _pattern_matches(pattern: str, channel: str) -> bool:
-    p_qual, p_name = _split_qualifier(pattern)
-    c_qual, c_name = _split_qualifier(channel)
-    if p_qual != "*" and p_qual != c_qual:
-        return False
-    return _segments_match(p_name.split(":"), c_name.split(":"))
-
-
-def _pattern_covers(wide: str, narrow: str) -> bool:
-    """True if every channel matched by ``narrow`` is also matched by ``wide``.
-
-    Treating ``narrow``'s "*" segments as literals and matching them against ``wide`` is exact
-    here: a literal "*" in ``narrow`` is only accepted where ``wide`` also has "*", and a trailing
-    "*" in ``narrow`` (unbounded) is only accepted under a trailing "*" in ``wide``.
-    """
-    w_qual, w_name = _split_qualifier(wide)
-    n_qual, n_name = _split_qualifier(narrow)
-    if w_qual != "*" and w_qual != n_qual:
-        return False
-    return _segments_match(w_name.split(":"), n_name.split(":"))
-
-
-def _intersect_ops(a: frozenset[str], b: frozenset[str]) -> frozenset[str]:
-    if ALL_OPS in a:
-        return b
-    if ALL_OPS in b:
-        return a
-    return a & b
-
-
-@dataclass(frozen=True)
-class Capability:
-    """Resource pattern -> granted operations. "*" as the only op grants every operation."""
-
-    rules: Mapping[str, frozenset[str]]
-
-    def __post_init__(self) -> None:
-        # Drop empty grants and freeze, so equality and emptiness are structural.
-        frozen = {res: frozenset(ops) for res, ops in self.rules.items() if ops}
-        object.__setattr__(self, "rules", MappingProxyType(frozen))
-        # Checked on every publish and append: remember answers (bounded) instead of matching
-        # the patterns again each time.
-        object.__setattr__(self, "_answers", {})
-
-    def __hash__(self) -> int:
-        return hash(self.to_json())
-
-    @classmethod
-    def parse(cls, text_or_dict: str | Mapping[str, Any] | None) -> Capability:
-        if text_or_dict is None:
-            return cls({"*": frozenset({ALL_OPS})})
-        data: Any = text_or_dict
-        if isinstance(text_or_dict, str):
-            try:
-                data = json.loads(text_or_dict)
-            except json.JSONDecodeError:
-                raise _invalid_capability("not valid JSON") from None
-        if not isinstance(data, Mapping):
-            raise _invalid_capability("must be a JSON object")
-        rules: dict[str, frozenset[str]] = {}
-        for resource, ops in data.items():
-            if not isinstance(resource, str) or not resource:
-                raise _invalid_capability("resource names must be non-empty strings")
-            if isinstance(ops, str):
-                ops = [ops]
-            if not isinstance(ops, list | tuple | set | frozenset) or not ops:
-                raise _invalid_capability(f"no operations for {resource!r}")
-            opset = frozenset(ops)
-            for op in opset:
-                if not isinstance(op, str) or (op != ALL_OPS and op not in KNOWN_OPERATIONS):
-                    raise _invalid_capability(f"unknown operation {op!r}")
-            if ALL_OPS in opset and len(opset) > 1:
-                raise _invalid_capability(f"'*' combined with other operations on {resource!r}")
-            rules[resource] = opset
-        return cls(rules)
-
-    def to_dict(self) -> dict[str, list[str]]:
-        return {res: sorted(ops) for res, ops in sorted(self.rules.items())}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-
-    def allows(self, channel: str, op: str) -> bool:
-        answers: dict[tuple[str, str], bool] = self._answers  # type: ignore[attr-defined]
-        answer = answers.get((channel, op))
-        if answer is None:
-            answer = any(
-                (ALL_OPS in ops or op in ops) and _pattern_matches(res, channel)
-                for res, ops in self.rules.items()
-            )
-            if len(answers) < ANSWERS_KEPT:
-                answers[(channel, op)] = answer
-        return answer
-
-    def intersect(self, other: Capability) -> Capability:
-        """Ably intersection: where one resource covers the other, keep the narrower one with
-        the common operations; results for the same resource are unioned."""
-        out: dict[str, frozenset[str]] = {}
-
-        def add(resource: str, ops: frozenset[str]) -> None:
-            if not ops:
-                return
-            merged = out.get(resource, frozenset()) | ops
-            out[resource] = frozenset({ALL_OPS}) if ALL_OPS in merged else merged
-
-        for res_a, ops_a in self.rules.items():
-            for res_b, ops_b in other.rules.items():
-                ops = _intersect_ops(ops_a, ops_b)
-                if _pattern_covers(res_a, res_b):
-                    add(res_b, ops)
-                elif _pattern_covers(res_b, res_a):
-                    add(res_a, ops)
-        return Capability(out)
-
-    def is_empty(self) -> bool:
-        return not self.rules
-
-
-ROOT_CAPABILITY = Capability.parse(None)
 
 
 @dataclass(frozen=True)
@@ -255,11 +76,25 @@ class Principal:
     capability: Capability
     expires_ms: int | None  # token expiry; None for key auth
     via_token: bool
+    issued_ms: int | None = None  # tokens: when issued (what revocation compares)
+    revocation_key: str | None = None  # JWTs: x-ably-revocation-key
 
     @property
     def app_id(self) -> str:
         # Channels are scoped per app, exactly as on Ably.
         return self.key_name.split(".", 1)[0]
+
+    def token_facts(self) -> TokenFacts | None:
+        """What token revocation matches; None for key auth (keys are not revoked this way)."""
+        if not self.via_token or self.issued_ms is None:
+            return None
+        return TokenFacts(
+            self.key_name,
+            self.client_id,
+            self.revocation_key,
+            frozenset(self.capability.rules),
+            self.issued_ms,
+        )
 
 
 @dataclass(frozen=True)
@@ -349,13 +184,7 @@ def _bind_client_id(principal: Principal, requested: str | None) -> Principal:
             f"({principal.client_id!r})",
         )
     # Key auth may act as anyone; a wildcard token lets the connection act as this client.
-    return Principal(
-        principal.key_name,
-        requested,
-        principal.capability,
-        principal.expires_ms,
-        principal.via_token,
-    )
+    return replace(principal, client_id=requested)
 
 
 class AuthStore:
@@ -368,6 +197,7 @@ class AuthStore:
         self._keys: dict[str, _Key] = {}
         # (keyName, nonce) -> timestamp; insertion order lets us evict the oldest cheaply.
         self._nonces: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self.revocations = Revocations(self._dir / REVOCATIONS_FILE)
         if self._path.exists():
             self._load()
         else:
@@ -426,18 +256,7 @@ class AuthStore:
 
     def _save(self) -> None:
         data = {"version": _FILE_VERSION, "defaultApp": self.app_id, "apps": self._apps}
-        tmp = self._path.with_name(f".{KEYS_FILE}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        # Create with 0600 from the start so the secrets are never world-readable, then swap in.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=2, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self._path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_private_json(self._path, data, sort_keys=True)
 
     # --- keys ----------------------------------------------------------------------------
 
@@ -576,9 +395,17 @@ class AuthStore:
 
     def authenticate_token(self, token: str, now_ms: int | None = None) -> Principal:
         now = _now_ms() if now_ms is None else now_ms
+        if jwt.looks_like_jwt(token):
+            principal = self._authenticate_jwt(token, now)
+        else:
+            principal = self._authenticate_hub_token(token, now)
+        facts = principal.token_facts()
+        if facts is not None:
+            self.revocations.check(facts, now)
+        return principal
+
+    def _authenticate_hub_token(self, token: str, now: int) -> Principal:
         parts = token.split(".")
-        if len(parts) == 3:
-            return self._authenticate_jwt(parts, now)
         if len(parts) != 2:
             raise _invalid_token()
         body, sig = parts
@@ -592,49 +419,61 @@ class AuthStore:
             client_id = payload["c"]
             capability = Capability.parse(payload["cap"])
             expires = int(payload["x"])
+            issued = int(payload["i"])
         except (ValueError, KeyError, TypeError, binascii.Error):
             raise _invalid_token() from None
         if now >= expires:
             raise AuthError(40142, 401, "Token expired")
-        return Principal(key.name, client_id, capability, expires, True)
+        return Principal(key.name, client_id, capability, expires, True, issued)
 
-    def _authenticate_jwt(self, parts: list[str], now: int) -> Principal:
-        try:
-            header = json.loads(_b64url_decode(parts[0]))
-            claims = json.loads(_b64url_decode(parts[1]))
-            signature = _b64url_decode(parts[2])
-            if not isinstance(header, dict) or not isinstance(claims, dict):
-                raise ValueError("not objects")
-        except (ValueError, binascii.Error):
-            raise _invalid_token() from None
-        # Only HS256: accepting "none" or other algs would let anyone forge tokens.
-        key = self._keys.get(header.get("kid")) if isinstance(header.get("kid"), str) else None
-        if header.get("alg") != "HS256" or key is None:
-            raise _invalid_token("Token invalid: unknown key or unsupported JWT algorithm")
-        signed = f"{parts[0]}.{parts[1]}".encode("ascii")
-        expected = hmac.new(key.secret.encode(), signed, hashlib.sha256).digest()
-        if not hmac.compare_digest(signature, expected):
-            raise _invalid_token("Token invalid: bad JWT signature")
-        exp = claims.get("exp")
-        if isinstance(exp, bool) or not isinstance(exp, int | float):
-            raise _invalid_token("Token invalid: JWT has no exp claim")
-        expires = int(exp * 1000)
-        if now >= expires:
-            raise AuthError(40142, 401, "Token expired")
-        client_id = claims.get("x-ably-clientId")
-        if client_id is not None and not isinstance(client_id, str):
-            raise _invalid_token("Token invalid: x-ably-clientId must be a string")
-        raw_cap = claims.get("x-ably-capability")
-        try:
-            # A JWT can narrow the key's capability, never widen it.
-            cap = key.capability
-            if raw_cap not in (None, ""):
-                cap = cap.intersect(Capability.parse(raw_cap))
-        except AuthError:
-            raise _invalid_token("Token invalid: bad x-ably-capability") from None
+    def _authenticate_jwt(self, token: str, now: int) -> Principal:
+        claims = jwt.verify(token, self.secret_of, now=now)
+        key = self._keys[claims.key_name]
+        # A JWT can narrow the key's capability, never widen it.
+        cap = (
+            key.capability
+            if claims.capability is None
+            else key.capability.intersect(claims.capability)
+        )
         if cap.is_empty():
             raise AuthError(40160, 401, "JWT capability is not permitted by the key")
-        return Principal(key.name, client_id or None, cap, expires, True)
+        return Principal(
+            key.name,
+            claims.client_id,
+            cap,
+            claims.expires_ms,
+            True,
+            claims.issued_ms,
+            claims.revocation_key,
+        )
+
+    def secret_of(self, key_name: str) -> str | None:
+        """The secret of a key of any app of this hub (what JWTs are checked against)."""
+        key = self._keys.get(key_name)
+        return key.secret if key is not None else None
+
+    # --- revocation ----------------------------------------------------------------------
+
+    def revoke_tokens(
+        self,
+        key_name: str,
+        body: Mapping[str, Any],
+        principal: Principal,
+        now_ms: int | None = None,
+    ) -> dict[str, Any]:
+        """POST /keys/{keyName}/revokeTokens: only the key itself (Basic auth) may revoke the
+        tokens it issued, as on Ably."""
+        if principal.via_token:
+            raise AuthError(40162, 401, "Cannot revoke tokens when using token auth: use the key")
+        if principal.key_name != key_name:
+            raise AuthError(40101, 401, "revokeTokens must be called with the key it names")
+        self._key(key_name)
+        return self.revocations.revoke(key_name, body, _now_ms() if now_ms is None else now_ms)
+
+    def is_revoked(self, principal: Principal, now_ms: int | None = None) -> bool:
+        facts = principal.token_facts()
+        now = _now_ms() if now_ms is None else now_ms
+        return facts is not None and self.revocations.revoked(facts, now)
 
     # --- transport entry points ----------------------------------------------------------
 
@@ -665,7 +504,7 @@ class AuthStore:
                 raise AuthError(40101, 401, "Malformed Basic credentials") from None
             principal = self.authenticate_key(decoded)
         elif scheme == "bearer":
-            principal = self.authenticate_token(self._bearer_token(value))
+            principal = self.authenticate_token(jwt.bearer_token(value))
         else:
             raise _no_credentials()
         raw_client_id = _header(headers, "X-Ably-ClientId")
@@ -676,16 +515,6 @@ class AuthStore:
             except (binascii.Error, UnicodeDecodeError):
                 client_id = raw_client_id  # tolerate a client that sends it unencoded
         return _bind_client_id(principal, client_id)
-
-    @staticmethod
-    def _bearer_token(value: str) -> str:
-        # The SDKs base64 the token; our tokens and JWTs always contain "." which base64 never
-        # does, so a value that decodes to something with a "." is the encoded form.
-        try:
-            decoded = base64.b64decode(value, validate=True).decode("ascii")
-        except (binascii.Error, UnicodeDecodeError):
-            return value
-        return decoded if "." in decoded and decoded.isprintable() else value
 
     # --- sandbox-style app management ----------------------------------------------------
 

@@ -320,8 +320,13 @@ class Channels:
     @staticmethod
     def _require(who: Publisher, channel: Channel, op: str) -> None:
         if not who.capability.allows(channel.name, op):
+            watch_only = who.capability.allows(channel.name, "subscribe")
+            why = " (read-only: these credentials may watch this channel, not act in it)"
             raise AblyError(
-                f"operation {op!r} not permitted on channel {channel.name!r}", 40160, 401
+                f"operation {op!r} not permitted on channel {channel.name!r}"
+                + (why if watch_only else ""),
+                40160,
+                401,
             )
 
     def _require_mutation(

@@ -53,6 +53,7 @@ def add_routes(app: web.Application, hub: Hub) -> None:
     add = app.router.add_route
     add("GET", "/time", routes.time)
     add("POST", "/keys/{key_name}/requestToken", routes.request_token)
+    add("POST", "/keys/{key_name}/revokeTokens", routes.revoke_tokens)
     add("POST", "/apps", routes.create_app)
     add("DELETE", "/apps/{app_id}", routes.delete_app)
     add("GET", "/channels/{channel}", routes.channel_status)
@@ -139,6 +140,18 @@ class Routes:
             raise AblyError("a token request must be an object", 40000)
         key_name = request.match_info["key_name"]
         return reply(request, self.hub.auth.request_token(body, key_name=key_name))
+
+    async def revoke_tokens(self, request: web.Request) -> web.Response:
+        """Ably's token revocation: Basic auth with the key, `{targets, issuedBefore?,
+        allowReauthMargin?}`, answered with a BatchResult; live connections are cut."""
+        principal = self._principal(request)
+        body = await read_body(request)
+        if not isinstance(body, dict):
+            raise AblyError("a revocation request must be an object", 40000)
+        key_name = request.match_info["key_name"]
+        result = self.hub.auth.revoke_tokens(key_name, body, principal)
+        self.hub.enforce_revocations()
+        return reply(request, result)
 
     # ---- apps (the sandbox app-creation API) -----------------------------------------------
 

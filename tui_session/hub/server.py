@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -18,7 +17,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tui_session import listening
 from tui_session.config import HubSettings
+from tui_session.credentials.tls import TlsFiles, hub_tls
 from tui_session.hub import rest
 from tui_session.hub.auth import AuthError, AuthStore, Principal
 from tui_session.hub.channels import Attachment, Channel, Channels, check_channel_name, now_ms
@@ -52,6 +53,8 @@ class Hub:
         self.connections: dict[str, Connection] = {}
         self._forgotten: OrderedDict[str, bool] = OrderedDict()  # closed: never resumable
         self._housekeeping: asyncio.Task[None] | None = None
+        self._revocation_checks: set[int] = set()  # appliesAt times a check is scheduled for
+        self._cuts: set[asyncio.Task[None]] = set()  # connections being cut (revoked tokens)
         self.open_sockets = 0  # WebSockets being served now (hub.max_connections)
 
     async def start(self) -> None:
@@ -550,6 +553,33 @@ class Hub:
             }
         )
 
+    # ---- token revocation ------------------------------------------------------------------
+
+    def enforce_revocations(self) -> None:
+        """Cut, with 40141, every connection whose token a revocation now covers (its next
+        connect is refused too); come back when a revocation with a re-auth margin applies."""
+        now = now_ms()
+        loop = asyncio.get_running_loop()
+        for conn in list(self.connections.values()):
+            if conn.bound and self.auth.is_revoked(conn.principal, now):
+                task = loop.create_task(self._cut(conn, error_body(40141, 401, "Token revoked")))
+                self._cuts.add(task)  # a task nobody references may be collected mid-way
+                task.add_done_callback(self._cuts.discard)
+        for at in self.auth.revocations.pending_times(now):
+            if at not in self._revocation_checks:
+                self._revocation_checks.add(at)
+                loop.call_later((at - now) / 1000, self._revocation_due, at)
+
+    def _revocation_due(self, at: int) -> None:
+        self._revocation_checks.discard(at)
+        self.enforce_revocations()
+
+    async def _cut(self, conn: Connection, error: dict[str, Any]) -> None:
+        """DISCONNECTED with a token error, then close: the SDK renews its token or fails."""
+        conn.send({"action": Action.DISCONNECTED, "error": error})
+        await conn.drain()
+        await conn.close_socket()
+
     # ---- housekeeping ----------------------------------------------------------------------
 
     async def _housekeeping_loop(self) -> None:
@@ -561,14 +591,7 @@ class Hub:
                 if conn.bound:
                     expires = conn.principal.expires_ms
                     if expires is not None and expires <= now_wall:
-                        conn.send(
-                            {
-                                "action": Action.DISCONNECTED,
-                                "error": error_body(40142, 401, "Token expired"),
-                            }
-                        )
-                        await conn.drain()
-                        await conn.close_socket()
+                        await self._cut(conn, error_body(40142, 401, "Token expired"))
                     else:
                         conn.send({"action": Action.HEARTBEAT})
                 elif conn.detached_at is not None and now - conn.detached_at > ttl_s:
@@ -584,8 +607,10 @@ class RunningHub:
     runner: web.AppRunner
     host: str
     port: int
+    tls: TlsFiles | None = None
 
     async def stop(self) -> None:
+        listening.forget(self.hub.settings.data_dir, "hub")
         await self.runner.cleanup()
         await self.hub.close()
 
@@ -596,25 +621,37 @@ async def start_hub(settings: HubSettings) -> RunningHub:
     await hub.start()
     runner = web.AppRunner(hub.application(), access_log=None, handle_signals=False)
     await runner.setup()
-    ssl_context = None
-    if settings.tls_cert is not None and settings.tls_key is not None:
-        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    tls = hub_tls(settings)  # TLS off loopback (a self-signed certificate if none is given)
+    ssl_context = tls.server_context() if tls is not None else None
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
     await site.start()
     sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
     port = sockets[0].getsockname()[1] if sockets else settings.port
-    return RunningHub(hub, runner, settings.host, port)
+    hub.enforce_revocations()  # revocations with a re-auth margin still ahead
+    listening.record(settings.data_dir, "hub", settings.host, port, tls is not None)
+    return RunningHub(hub, runner, settings.host, port, tls)
 
 
 def run_hub(settings: HubSettings) -> None:
     """`tui-session hub`: run until SIGINT or SIGTERM."""
 
     def banner(running: RunningHub) -> str:
-        scheme = "https" if settings.tls_cert else "http"
         return (
-            f"tui-session hub on {scheme}://{running.host}:{running.port}\n"
+            f"tui-session hub on {hub_url(running)}\n"
             f"data: {settings.data_dir}  root key: {running.hub.auth.key_names()[0]}"
+            f"{tls_line(running.tls)}"
         )
 
     run_until_signalled(lambda: start_hub(settings), banner)
+
+
+def hub_url(running: RunningHub) -> str:
+    scheme = "https" if running.tls is not None else "http"
+    return f"{scheme}://{listening.url_host(running.host)}:{running.port}"
+
+
+def tls_line(tls: TlsFiles | None) -> str:
+    if tls is None:
+        return ""
+    origin = "self-signed, made by the hub" if tls.self_signed else "given"
+    return f"\nTLS certificate ({origin}): {tls.cert}  fingerprint {tls.fingerprint()}"

@@ -239,10 +239,12 @@ class AgentSession:
         on_cancel: CancelHook | None = None,
         on_steer: SteerHook | None = None,
         trigger_deadline_s: float = DEFAULT_TRIGGER_DEADLINE_S,
+        check_trigger: Callable[[Trigger], None] | None = None,
     ) -> Run:
         """Locate the trigger and build the run. Raises ProtocolError 40000 for a bad body
         and 104010 (publishing nothing) when the trigger is not found before the deadline.
-        For an input that already has a run, returns a `duplicate` run carrying its ids."""
+        For an input that already has a run, returns a `duplicate` run carrying its ids.
+        `check_trigger` may refuse the located trigger (by raising) before anything is built."""
         if self._closed:
             raise ProtocolError(ErrorCode.SESSION_CLOSED, "unable to create run; session ended")
         event_id, session_name = parse_invocation(invocation)
@@ -252,6 +254,8 @@ class AgentSession:
                 f"unable to create run; invocation names session {session_name!r}",
             )
         trigger = await self._locate(event_id, trigger_deadline_s)
+        if check_trigger is not None:
+            check_trigger(trigger)
         known = self._by_trigger.get(trigger.serial)
         if known is not None:
             return self._duplicate(trigger, known.run_id, known.invocation_id)

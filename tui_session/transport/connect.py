@@ -1,28 +1,34 @@
 """Build ably SDK clients for the local hub or for Ably's cloud.
 
 Everything else in the project gets its `AblyRealtime` / `AblyRest` from here, so the
-hub-specific SDK options (and the port fix) live in one place. The SDK reads the running
+hub-specific SDK options (and the SDK fixes) live in one place. The SDK reads the running
 event loop when a client is created: call these from inside async code.
 
-Hub clients always use token auth, even over TLS, so that they behave the same on every
-port and scheme:
+Hub clients always use token auth, with Ably JWTs, on every port and scheme:
 
-- ably-python refuses Basic auth for REST over plain http (40103, before sending anything),
-  and every realtime client also makes REST calls (history, tokens); `use_token_auth=True`
-  makes it sign TokenRequests locally and POST them to /keys/{keyName}/requestToken.
-- With a client_id, token auth alone fails at connect with 40102 because the SDK requests
-  its first token without a clientId; `default_token_params={"client_id": ...}` puts it in.
-- ably-python's WebSocket ignores the port option; see ably_port_fix.
+- a client given the key signs its own JWTs locally (`jwt_token_source`: the clientId and
+  capability it asks for, an hour each, renewed by the SDK), so the key itself never goes on
+  the wire, ably-python's refusal of Basic auth over plain http (40103) never applies, and the
+  token a terminal holds is one the agent service can verify (`POST /api/chat`);
+- a client given a token (an invite) uses exactly that token until it expires
+  (`fixed_token_source`);
+- TLS can be pinned per client (`ssl_context`, see ably_tls); ably-python's WebSocket ignores
+  the port option (see ably_port_fix).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ssl
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ably import AblyRealtime, AblyRest
+from ably.types.tokendetails import TokenDetails
+from ably.util.exceptions import AblyAuthException
 
-from tui_session.transport import ably_port_fix
+from tui_session.credentials import jwt
+from tui_session.credentials.capability import Capability
+from tui_session.transport import ably_port_fix, ably_tls
 
 if TYPE_CHECKING:
     from tui_session.config import Settings
@@ -41,33 +47,74 @@ def _check_literal_host(host: str) -> None:
         )
 
 
+TOKEN_TTL_MS = 60 * 60 * 1000  # what Ably's SDKs ask for by default; renewed before expiry
+AuthCallback = Callable[[Mapping[str, Any]], Awaitable[TokenDetails]]
+
+
+def jwt_token_source(
+    key: str,
+    client_id: str | None,
+    capability: Capability | Mapping[str, Any] | None = None,
+    ttl_ms: int = TOKEN_TTL_MS,
+) -> AuthCallback:
+    """An SDK `auth_callback` that signs a fresh Ably JWT with `key` each time it is asked.
+    Token params the SDK passes (`default_token_params`: client_id, capability, ttl) win over
+    the defaults given here, as they would with a TokenRequest."""
+    default_cap = capability if isinstance(capability, Capability) else Capability.parse(capability)
+
+    async def token(params: Mapping[str, Any]) -> TokenDetails:
+        now = jwt.now_ms()
+        raw_cap = params.get("capability")
+        cap = default_cap if raw_cap in (None, "", {}) else Capability.parse(raw_cap)
+        who = params.get("client_id") or client_id
+        ttl = int(params.get("ttl") or ttl_ms)
+        signed = jwt.issue(key, client_id=who, capability=cap, ttl_ms=ttl, now=now)
+        return TokenDetails(
+            token=signed,
+            expires=now // 1000 * 1000 + ttl,
+            issued=now,
+            capability=cap.to_dict(),
+            client_id=who,
+        )
+
+    return token
+
+
+def fixed_token_source(
+    token: str, *, expires_ms: int, client_id: str | None, expired: str
+) -> AuthCallback:
+    """An SDK `auth_callback` that hands out one given token (an invite's) while it is valid,
+    and once it has expired fails with `expired` (what the person should do)."""
+
+    async def source(_params: Mapping[str, Any]) -> TokenDetails:
+        if jwt.now_ms() >= expires_ms:
+            raise AblyAuthException(expired, 401, 40142)
+        return TokenDetails(token=token, expires=expires_ms, client_id=client_id)
+
+    return source
+
+
 def hub_options(
     host: str,
     port: int,
-    key: str,
+    key: str | None,
     client_id: str | None = None,
     *,
     tls: bool = False,
+    capability: Capability | Mapping[str, Any] | None = None,
     **options: Any,
 ) -> dict[str, Any]:
-    """The SDK client options (including `key`) for the hub at host:port.
-
-    Extra keyword arguments are passed to the SDK unchanged (e.g. `auto_connect=False`,
-    `use_binary_protocol=False`, `transport_params={...}`).
-    """
+    """The SDK client options for the hub at host:port. With `key`, the client signs its own
+    JWTs (`capability` None: the key's); without, pass `auth_callback` (or another SDK
+    credential option) yourself. Extra keyword arguments are passed to the SDK unchanged
+    (e.g. `auto_connect=False`, `use_binary_protocol=False`, `transport_params={...}`)."""
     _check_literal_host(host)
-    opts: dict[str, Any] = {
-        "key": key,
-        "endpoint": host,
-        "tls": tls,
-        "use_token_auth": True,
-    }
+    opts: dict[str, Any] = {"endpoint": host, "tls": tls}
     opts["tls_port" if tls else "port"] = port
+    if key is not None:
+        opts["auth_callback"] = jwt_token_source(key, client_id, capability)
     if client_id is not None:
-        token_params = dict(options.pop("default_token_params", None) or {})
-        token_params.setdefault("client_id", client_id)
         opts["client_id"] = client_id
-        opts["default_token_params"] = token_params
     opts.update(options)
     return opts
 
@@ -75,29 +122,43 @@ def hub_options(
 def hub_realtime(
     host: str,
     port: int,
-    key: str,
+    key: str | None,
     client_id: str | None = None,
     *,
     tls: bool = False,
+    ssl_context: ssl.SSLContext | None = None,
     **options: Any,
 ) -> AblyRealtime:
     """A realtime client for the hub; it starts connecting at once unless
-    `auto_connect=False`. Wait with `await client.connection.once_async("connected")`."""
+    `auto_connect=False`. Wait with `await client.connection.once_async("connected")`.
+    `ssl_context` (with tls): verify the hub with it, e.g. trust exactly its certificate."""
     ably_port_fix.install()
-    return AblyRealtime(**hub_options(host, port, key, client_id, tls=tls, **options))
+    auto_connect = options.pop("auto_connect", True)
+    client = AblyRealtime(
+        **hub_options(host, port, key, client_id, tls=tls, auto_connect=False, **options)
+    )
+    if ssl_context is not None:
+        ably_tls.use_context(client, ssl_context)
+    if auto_connect:
+        client.connect()
+    return client
 
 
 def hub_rest(
     host: str,
     port: int,
-    key: str,
+    key: str | None,
     client_id: str | None = None,
     *,
     tls: bool = False,
+    ssl_context: ssl.SSLContext | None = None,
     **options: Any,
 ) -> AblyRest:
     """A REST client for the hub (token auth, so it also works over plain http)."""
-    return AblyRest(**hub_options(host, port, key, client_id, tls=tls, **options))
+    client = AblyRest(**hub_options(host, port, key, client_id, tls=tls, **options))
+    if ssl_context is not None:
+        ably_tls.use_context(client, ssl_context)
+    return client
 
 
 def cloud_options(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,12 +28,21 @@ ACTIONS = {0: "create", 1: "update", 2: "delete", 3: "meta", 4: "summary", 5: "a
 
 
 def export_session(
-    settings: Settings, channel_name: str, fmt: str, *, hub_key: str | None = None
+    settings: Settings,
+    channel_name: str,
+    fmt: str,
+    *,
+    hub_key: str | None = None,
+    open_realtime: Callable[[], Any] | None = None,
 ) -> str:
-    """`tui-session export`: read the channel's whole log and render it (md or jsonl)."""
+    """`tui-session export`: read the channel's whole log and render it (md or jsonl).
+    `open_realtime` (called on the event loop) opens the client; default: from the settings."""
 
     async def read() -> list[dict[str, Any]]:
-        realtime = realtime_from_settings(settings, settings.client.user, hub_key=hub_key)
+        if open_realtime is not None:
+            realtime = open_realtime()
+        else:
+            realtime = realtime_from_settings(settings, settings.client.user, hub_key=hub_key)
         try:
             return await read_log(realtime.channels.get(channel_name))
         finally:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from textual.app import App
+from textual import constants, events
+from textual.app import WINDOWS, App
+from textual.driver import Driver
 
 from tui_session.config import Settings
 from tui_session.transport.client import ClientSession
@@ -26,6 +28,8 @@ class ChatApp(App[None]):
     TITLE = "tui-session"
     COMMANDS = App.COMMANDS | {SessionCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    # Set by the driver's probe (tui/keyboard.py): shift+enter arrives as itself.
+    kitty_keyboard = False
 
     def __init__(
         self,
@@ -41,8 +45,21 @@ class ChatApp(App[None]):
         self.options = options
         self.chat = ChatScreen(options, factory, clock=clock)
 
+    def get_driver_class(self) -> type[Driver]:
+        if WINDOWS or constants.DRIVER:
+            return super().get_driver_class()
+        from .keyboard import ChatDriver
+
+        return ChatDriver
+
     def on_mount(self) -> None:
         self.push_screen(self.chat)
+
+    async def on_event(self, event: events.Event) -> None:
+        typing = isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded
+        if typing and isinstance(self.screen, ChatScreen):
+            self.screen.take_typing(event)  # before Textual forwards it to the focused widget
+        await super().on_event(event)
 
     async def on_unmount(self) -> None:
         await self.chat.close_session()

@@ -8,13 +8,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui_session.sessions import JoinCommand
 from tui_session.transport.client_model import PromptView, TurnView
@@ -32,6 +32,7 @@ from tui_session.tui.widgets import (
     Transcript,
     WirePane,
 )
+from tui_session.tui.widgets.footer import KeyFooter
 from tui_session.tui.widgets.status import agent_model
 from tui_session.tui.widgets.turn import ApprovalBar
 
@@ -57,7 +58,35 @@ DIMMED_WHEN_OFF = {"cancel_mine", "steer", "cancel_and_send", "send_alongside", 
 class ChatScreen(Screen):
     CSS_PATH = "chat.tcss"
 
+    # Footer order is priority order: the footer shows whole keys only, as many as fit (see
+    # widgets/footer.py). Situational keys first (shown only when they apply), then the core
+    # turn keys (dimmed when off; hidden at narrow widths), then the rest.
     BINDINGS = [
+        Binding(
+            "alt+y,f8",
+            "approve",
+            "Approve",
+            id="session.approve",
+            priority=True,
+            tooltip="Approve the tool call waiting for approval",
+        ),
+        Binding(
+            "alt+n,f9",
+            "deny",
+            "Deny",
+            id="session.deny",
+            priority=True,
+            tooltip="Deny the tool call waiting for approval",
+        ),
+        # the same keys for a device that may not decide: not in the footer, and says why
+        Binding("alt+y,f8,alt+n,f9", "approval_refused", show=False, priority=True),
+        Binding(
+            "ctrl+o,f5",
+            "load_older",
+            "Older",
+            id="session.load_older",
+            tooltip="Load older history",
+        ),
         Binding(
             "escape",
             "cancel_mine",
@@ -93,31 +122,6 @@ class ChatScreen(Screen):
             id="session.cancel_all",
             tooltip="Cancel every active turn in the session (press twice)",
         ),
-        Binding(
-            "ctrl+o,f5",
-            "load_older",
-            "Older",
-            id="session.load_older",
-            tooltip="Load older history",
-        ),
-        Binding(
-            "alt+y,f8",
-            "approve",
-            "Approve",
-            id="session.approve",
-            priority=True,
-            tooltip="Approve the tool call waiting for approval",
-        ),
-        Binding(
-            "alt+n,f9",
-            "deny",
-            "Deny",
-            id="session.deny",
-            priority=True,
-            tooltip="Deny the tool call waiting for approval",
-        ),
-        # the same keys for a device that may not decide: not in the footer, and says why
-        Binding("alt+y,f8,alt+n,f9", "approval_refused", show=False, priority=True),
         Binding(
             "f2",
             "edit_last",
@@ -188,8 +192,8 @@ class ChatScreen(Screen):
             yield WirePane(id="wire")
         yield Static("↓ new messages below (click, or scroll down)", id="unseen")
         yield ActiveTurnsStrip(spinner=self.options.spinner, id="active")
-        yield Composer(id="composer", placeholder="Message (Enter sends, shift+enter newline)")
-        yield Footer(compact=True)
+        yield Composer(id="composer", kitty_keyboard=getattr(self.app, "kitty_keyboard", False))
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#banner").display = False
@@ -197,6 +201,23 @@ class ChatScreen(Screen):
         self.query_one("#unseen").display = False
         self.query_one(Composer).focus()
         self.run_worker(self._open(self.options.session_name), exclusive=True, group="open")
+
+    # --- focus: typing always reaches the composer ------------------------------------------
+
+    def take_typing(self, event: events.Key | events.Paste) -> None:
+        """Called by the app before a key or paste goes to the focused widget: text goes to
+        the composer wherever focus is (after a click in the transcript, Tab, a button), so
+        nothing typed is lost. Other keys stay with the focused widget: the transcript keeps
+        scrolling with the arrows, PageUp/PageDown and Home/End."""
+        composer = self.query_one(Composer)
+        if self.focused is composer:
+            return
+        if isinstance(event, events.Paste) or event.is_printable:
+            self.set_focus(composer)  # synchronous: the app forwards this very event to it
+
+    def on_screen_resume(self) -> None:
+        """Back from any modal (command palette, switch session...): the composer has focus."""
+        self.query_one(Composer).focus()
 
     async def _open(self, channel_name: str) -> None:
         try:
@@ -531,8 +552,10 @@ class ChatScreen(Screen):
         self.app.clear_notifications()
         self.query_one(PresenceBar).show(())
         self.query_one(ActiveTurnsStrip).show({}, ())
+        self.query_one(ActiveTurnsStrip).show_branch(None)
         self.query_one(WirePane).clear()
         self.mine_busy = self.any_busy = self.approval = self.has_older = False
+        self.approval_refused = False
         self.can_edit = self.can_regenerate = self.has_branches = False
         composer = self.query_one(Composer)
         composer.editing, composer.border_subtitle = None, ""

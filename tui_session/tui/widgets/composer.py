@@ -1,5 +1,7 @@
-"""The composer: a multi-line input. Enter sends; shift+enter, alt+enter or ctrl+j add a
-newline; up / down at the first / last line recall earlier prompts."""
+"""The composer: a multi-line input. Enter sends; ctrl+j adds a new line in every terminal,
+shift+enter and alt+enter where the terminal reports them apart from enter (tui/keyboard.py);
+the placeholder names the ones this terminal has. Up / down at the first / last line recall
+earlier prompts."""
 
 from __future__ import annotations
 
@@ -10,6 +12,13 @@ from textual.widgets import TextArea
 NEWLINE_KEYS = {"shift+enter", "ctrl+j", "alt+enter"}
 
 
+def placeholder(kitty_keyboard: bool) -> str:
+    """The hint for this terminal: shift+enter only where it is not a bare enter (alt+enter
+    also works wherever the terminal sends ESC for alt, which the app cannot ask)."""
+    newline = "shift+enter or ctrl+j" if kitty_keyboard else "ctrl+j"
+    return f"Message · Enter sends · {newline}: new line"
+
+
 class Composer(TextArea):
     class Submitted(Message):
         def __init__(self, composer: Composer, text: str) -> None:
@@ -17,7 +26,8 @@ class Composer(TextArea):
             self.composer = composer
             self.text = text
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, *, kitty_keyboard: bool = False, **kwargs) -> None:
+        kwargs.setdefault("placeholder", placeholder(kitty_keyboard))
         super().__init__(soft_wrap=True, show_line_numbers=False, **kwargs)
         self.sent_history: list[str] = []
         self._recall: int | None = None

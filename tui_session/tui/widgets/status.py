@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from rich.text import Text
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widgets import Static
 
 from tui_session.sessions import display_name
@@ -17,8 +19,10 @@ CONNECTION_LABELS = {
     "initialized": "○ connecting",
     "connecting": "○ connecting",
     "connected": "● connected",
-    "resumed": "● resumed",
-    "recovered": "● resumed",
+    # after a reconnect the header says connected again; the banner says briefly that the
+    # connection came back (ConnectionBanner)
+    "resumed": "● connected",
+    "recovered": "● connected",
     "recovering": "◐ catching up",
     "disconnected": "◌ reconnecting",
     "suspended": "◌ reconnecting",
@@ -51,7 +55,8 @@ def agent_model(members: tuple[Member, ...]) -> str | None:
 
 
 class SessionHeader(Static):
-    """Session id, endpoint, connection state, model."""
+    """Session id, endpoint, connection state, model; shortened to fit the width, the
+    connection state kept at any width."""
 
     session_name: reactive[str] = reactive("")
     endpoint: reactive[str] = reactive("")
@@ -61,10 +66,28 @@ class SessionHeader(Static):
     def render(self) -> str:
         state = CONNECTION_LABELS.get(self.connection, self.connection)
         name = display_name(self.session_name)
-        return (
-            f"[b]tui-session[/b] │ session [b]{esc(name)}[/b] │ {esc(self.endpoint)}"
-            f" │ {state} │ {model_label(self.model)}"
-        )
+        return header_text(name, self.endpoint, state, self.model, self.content_size.width)
+
+
+def header_text(name: str, endpoint: str, state: str, model: str | None, width: int) -> str:
+    """The longest header that fits `width` cells: first the brand goes, then the model label
+    shortens, then the endpoint and the model go, then the session name is cut."""
+    session = f"session [b]{esc(name)}[/b]"
+    short_model = esc(model) if model else ""
+    variants = [
+        ["[b]tui-session[/b]", session, esc(endpoint), state, model_label(model)],
+        [session, esc(endpoint), state, model_label(model)],
+        [session, esc(endpoint), state, short_model],
+        [session, state, short_model],
+        [session, state],
+    ]
+    for parts in variants:
+        text = " │ ".join(part for part in parts if part)
+        if Text.from_markup(text).cell_len <= width:
+            return text
+    room = max(width - Text.from_markup(f" │ {state}").cell_len - 1, 1)
+    cut = name if len(name) <= room else name[: room - 1] + "…"
+    return f"[b]{esc(cut)}[/b] │ {state}"
 
 
 class PresenceBar(Static):
@@ -179,10 +202,23 @@ class ActiveTurnsStrip(Static):
 
 
 class ConnectionBanner(Static):
-    """Shown while the connection is lost or the gap is being read back."""
+    """Shown while the connection is lost or the gap is being read back, then for a few
+    seconds to say the connection is back (the header just says connected)."""
+
+    BACK_FOR_S = 4.0
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.lost = False
+        self._hide: Timer | None = None
 
     def show_state(self, state: str, reason: str | None) -> None:
+        if self._hide is not None:
+            self._hide.stop()
+            self._hide = None
+        self.remove_class("-back")
         if state in LOST:
+            self.lost = True
             text = (
                 "⟳ Connection lost: reconnecting… the transcript catches up when it is back."
                 if state != "recovering"
@@ -194,5 +230,16 @@ class ConnectionBanner(Static):
                 text += f"  ({esc(reason)})"
             self.update(text)
             self.display = True
+        elif state in ("resumed", "recovered") and self.lost:
+            self.lost = False
+            missed = "nothing was missed" if state == "resumed" else "caught up"
+            self.update(f"✓ Reconnected: {missed}.")
+            self.add_class("-back")
+            self.display = True
+            self._hide = self.set_timer(self.BACK_FOR_S, self._back_to_normal)
         elif state in ("connected", "resumed", "recovered"):
             self.display = False
+
+    def _back_to_normal(self) -> None:
+        self._hide = None
+        self.display = False
