@@ -152,7 +152,6 @@ def test_a_phone_joins_with_an_invite_prompts_and_cancels_the_laptops_turn(lan: 
         laptop.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: ownership per user (Esc cancels only per device)")
 def test_esc_on_the_phone_cancels_the_laptops_turn_of_the_same_user(lan: Lan) -> None:
     join = lan.invite("esc-across-devices")
     laptop = lan.laptop_chat("esc-across-devices")
