@@ -18,6 +18,7 @@ trust when its URL is https.
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 import socket
 import ssl
@@ -86,11 +87,7 @@ def for_invite(invite: Invite) -> Access:
             auth_callback=source,
         )
 
-    mode = (
-        "read-only invite: you can watch, not prompt, cancel or approve"
-        if (invite.read_only)
-        else "invite"
-    )
+    mode = "read-only invite" if invite.read_only else "invite"
     trust = f", TLS {invite.fingerprint[:23]}…" if invite.fingerprint else ", no TLS"
     return Access(
         label=f"hub {invite.hub_address} ({mode}{trust})",
@@ -109,7 +106,7 @@ def for_settings(settings: Settings, *, hub_elsewhere: bool) -> Access:
         return _cloud(settings)
     hub = settings.hub
     host = listening.local_host(hub.host)
-    if hub_elsewhere:
+    if hub_elsewhere and not _this_machines_hub(settings, host):
         return _hub_elsewhere(settings, host)
     key = local_hub_key(Path(hub.data_dir))
     running = listening.read(Path(hub.data_dir), "hub")
@@ -122,6 +119,18 @@ def for_settings(settings: Settings, *, hub_elsewhere: bool) -> Access:
     context = pinned_context(tls.cert_der()) if tls is not None else None
     label = f"local hub {host}:{hub.port}" + (" (TLS)" if tls is not None else "")
     return _hub_with_key(key, host, hub.port, context, label, settings)
+
+
+def _this_machines_hub(settings: Settings, host: str) -> bool:
+    """`--endpoint 127.0.0.1:PORT` naming the hub this data dir runs (on a port of its own
+    choosing) is not a hub elsewhere: its key is here, as for the default endpoint."""
+    running = listening.read(Path(settings.hub.data_dir), "hub")
+    if running is None or running.port != settings.hub.port:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _local_agent(settings: Settings, data_dir: Path) -> ClientSettings:
@@ -277,7 +286,7 @@ def describe(plan: Any, access: Access, invite: Invite | None) -> Any:
     join = plan.join
     if invite is not None:
         join = InviteJoin(join.program, user=invite.user)
-    return replace(plan, endpoint_label=access.label, join=join)
+    return replace(plan, endpoint_label=access.label, join=join, read_only=access.read_only)
 
 
 @dataclass(frozen=True)

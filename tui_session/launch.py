@@ -44,6 +44,7 @@ class Launch:
     join: JoinCommand
     started_server: str | None = None  # "serve" or "hub" when one was started here
     server_pid: int | None = None
+    read_only: bool = False  # a read-only invite: watch, never prompt, cancel or approve
 
     @property
     def join_command(self) -> str:
@@ -227,4 +228,5 @@ def chat_options(launch: Launch) -> ChatOptions:
         session_name=launch.channel_name,
         endpoint_label=launch.endpoint_label,
         join=launch.join,
+        read_only=launch.read_only,
     )

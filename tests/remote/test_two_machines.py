@@ -178,7 +178,8 @@ def test_a_read_only_phone_watches_and_is_told_it_cannot_prompt(lan: Lan) -> Non
     phone = lan.phone_chat(join)
     try:
         laptop.wait_for("● connected")
-        phone.wait_for("read-only invite: you can watch, not prompt", why="the header says so")
+        phone.wait_for("read-only invite: you can watch, not prompt", why="the composer says so")
+        phone.wait_for("● connected · read-only", why="the header keeps it at any width")
         laptop.type("the laptop asks")
         laptop.type(ENTER)
         phone.wait_for("the laptop asks", why="the laptop's prompt, watched")

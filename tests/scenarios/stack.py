@@ -203,9 +203,11 @@ class Scenario:
         args: tuple[str, ...] = (),
         kitty: bool = False,
         connected: bool = True,
+        env: dict[str, str] | None = None,
     ) -> Terminal:
         """`tui-session chat` on this scenario's session (or `session`, or none when
-        `session=""`), in a new terminal; waits until it shows it is connected."""
+        `session=""`), in a new terminal (with `env` added to the stack's environment); waits
+        until it shows it is connected."""
         argv = [TUI_SESSION, "chat"]
         session = self.session if session is None else session
         if session:
@@ -215,7 +217,7 @@ class Scenario:
         if device:
             argv += ["--device", device]
         argv += list(args)
-        return self.spawn(name, argv, size=size, kitty=kitty, connected=connected)
+        return self.spawn(name, argv, size=size, kitty=kitty, connected=connected, env=env)
 
     def open(self, *terminals: Terminal) -> None:
         """Wait until each terminal started with `connected=False` says it is connected (they
@@ -231,10 +233,10 @@ class Scenario:
         size: Size = WIDE,
         kitty: bool = False,
         connected: bool = True,
+        env: dict[str, str] | None = None,
     ) -> Terminal:
-        terminal = Terminal(
-            name, argv, env=self.server.env, size=size, cwd=str(self.root), kitty=kitty
-        )
+        environ = {**self.server.env, **(env or {})}
+        terminal = Terminal(name, argv, env=environ, size=size, cwd=str(self.root), kitty=kitty)
         self.terminals.append(terminal)
         if connected:
             terminal.wait_for("● connected", what="the header to say connected")

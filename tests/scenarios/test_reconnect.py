@@ -21,8 +21,14 @@ def proxy(scenario: Scenario) -> Iterator[Proxy]:
 def test_after_a_reconnect_the_header_says_connected_and_the_banner_says_it_briefly(
     scenario: Scenario, proxy: Proxy
 ) -> None:
+    # through the proxy the hub is "elsewhere": the terminal gets its token from the agent's
+    # token endpoint, as a device without the hub's key does
+    token_url = f"http://127.0.0.1:{scenario.server.agent_port}/api/token"
     laptop = scenario.chat(
-        "laptop", device="laptop", args=("--endpoint", f"127.0.0.1:{proxy.port}")
+        "laptop",
+        device="laptop",
+        args=("--endpoint", f"127.0.0.1:{proxy.port}"),
+        env={"TUI_SESSION_CLIENT_AUTH_URL": token_url},
     )
     phone = scenario.chat("phone", device="phone")
     send(laptop, "before the cut")

@@ -30,6 +30,7 @@ class ChatOptions:
     session_name: str
     endpoint_label: str = "local hub"
     join: JoinCommand | None = None  # the join command is shown at start when given
+    read_only: bool = False  # a read-only invite: the header and the composer say so
     spinner: bool = True  # animate the active-turns spinner (off for snapshots)
     notify: bool = True  # bell + OSC 9 when a turn of mine ends while the terminal is unfocused
     batch_s: float = 0.05  # turn deltas are rendered at most this often per turn

@@ -184,6 +184,7 @@ class ChatScreen(Screen):
         header = SessionHeader(id="header")
         header.session_name = self.options.session_name
         header.endpoint = self.options.endpoint_label
+        header.read_only = self.options.read_only
         yield header
         yield PresenceBar(id="presence")
         yield ConnectionBanner(id="banner")
@@ -192,7 +193,11 @@ class ChatScreen(Screen):
             yield WirePane(id="wire")
         yield Static("↓ new messages below (click, or scroll down)", id="unseen")
         yield ActiveTurnsStrip(spinner=self.options.spinner, id="active")
-        yield Composer(id="composer", kitty_keyboard=getattr(self.app, "kitty_keyboard", False))
+        yield Composer(
+            id="composer",
+            kitty_keyboard=getattr(self.app, "kitty_keyboard", False),
+            read_only=self.options.read_only,
+        )
         yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:

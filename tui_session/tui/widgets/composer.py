@@ -12,9 +12,15 @@ from textual.widgets import TextArea
 NEWLINE_KEYS = {"shift+enter", "ctrl+j", "alt+enter"}
 
 
-def placeholder(kitty_keyboard: bool) -> str:
+READ_ONLY_HINT = "read-only invite: you can watch, not prompt, cancel or approve"
+
+
+def placeholder(kitty_keyboard: bool, read_only: bool = False) -> str:
     """The hint for this terminal: shift+enter only where it is not a bare enter (alt+enter
-    also works wherever the terminal sends ESC for alt, which the app cannot ask)."""
+    also works wherever the terminal sends ESC for alt, which the app cannot ask); a
+    read-only device is told what it cannot do before it tries."""
+    if read_only:
+        return READ_ONLY_HINT
     newline = "shift+enter or ctrl+j" if kitty_keyboard else "ctrl+j"
     return f"Message · Enter sends · {newline}: new line"
 
@@ -26,8 +32,8 @@ class Composer(TextArea):
             self.composer = composer
             self.text = text
 
-    def __init__(self, *, kitty_keyboard: bool = False, **kwargs) -> None:
-        kwargs.setdefault("placeholder", placeholder(kitty_keyboard))
+    def __init__(self, *, kitty_keyboard: bool = False, read_only: bool = False, **kwargs) -> None:
+        kwargs.setdefault("placeholder", placeholder(kitty_keyboard, read_only))
         super().__init__(soft_wrap=True, show_line_numbers=False, **kwargs)
         self.sent_history: list[str] = []
         self._recall: int | None = None

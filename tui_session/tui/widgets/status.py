@@ -62,9 +62,12 @@ class SessionHeader(Static):
     endpoint: reactive[str] = reactive("")
     connection: reactive[str] = reactive("connecting")
     model: reactive[str | None] = reactive(None)
+    read_only: reactive[bool] = reactive(False)
 
     def render(self) -> str:
         state = CONNECTION_LABELS.get(self.connection, self.connection)
+        if self.read_only:
+            state += " · read-only"  # kept at every width, like the connection state
         name = display_name(self.session_name)
         return header_text(name, self.endpoint, state, self.model, self.content_size.width)
 
