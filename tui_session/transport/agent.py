@@ -256,6 +256,7 @@ class AgentSession:
         trigger = await self._locate(event_id, trigger_deadline_s)
         if check_trigger is not None:
             check_trigger(trigger)
+        self._check_decider(trigger)
         known = self._by_trigger.get(trigger.serial)
         if known is not None:
             return self._duplicate(trigger, known.run_id, known.invocation_id)
@@ -293,6 +294,24 @@ class AgentSession:
             ErrorCode.INPUT_EVENT_NOT_FOUND,
             f"unable to locate input event {event_id}; not found within {deadline_s:g} s",
         )
+
+    def _check_decider(self, trigger: Trigger) -> None:
+        """A tool decision counts only from someone its run's suspend names (approvals.py):
+        anyone else's is refused (40380) before anything is built, even for a run resumed
+        meanwhile by someone who may."""
+        if trigger.kind != Kind.TOOL_APPROVAL_RESPONSE or not trigger.run_id:
+            return
+        node = self.tree.run(trigger.run_id)
+        if node is None or node.may_decide(trigger.client_id, trigger.serial):
+            return
+        deciders = node.deciders(trigger.serial)
+        log.warning(
+            "refused a decision on run %s from %r (deciders %r)",
+            trigger.run_id,
+            trigger.client_id,
+            deciders,
+        )
+        raise ProtocolError(ErrorCode.APPROVAL_NOT_ALLOWED, not_a_decider(deciders))
 
     def _chain_start(self, trigger: Trigger) -> str | None:
         """The input the run answers, where the model's context walk begins."""
@@ -350,15 +369,6 @@ class AgentSession:
                     ErrorCode.INVALID_ARGUMENT,
                     f"unable to continue run {trigger.run_id}; it has ended ({node.status})",
                 )
-            decision = trigger.kind == Kind.TOOL_APPROVAL_RESPONSE
-            if decision and node is not None and not node.may_decide(trigger.client_id):
-                log.warning(
-                    "refused a decision on run %s from %r (deciders %r)",
-                    trigger.run_id,
-                    trigger.client_id,
-                    node.deciders(),
-                )
-                raise ProtocolError(ErrorCode.APPROVAL_NOT_ALLOWED, not_a_decider(node.deciders()))
             owner = node.client_id if node is not None and node.client_id is not None else None
             headers = RunHeaders(
                 run_id=trigger.run_id,
