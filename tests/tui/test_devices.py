@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.support.hub import HubEndpoint
-from tests.tui.helpers import chat_app, ready, turns, wait_for
+from tests.tui.helpers import chat_app, turns, two_apps, wait_for
 from tests.tui.scripted_agent import ScriptedAgent
 from tui_session.tui.widgets import ActiveTurnsStrip, Composer, PromptItem, WirePane
 
@@ -62,9 +62,7 @@ async def test_an_edit_on_the_laptop_moves_the_phone_and_says_who(
 ) -> None:
     laptop = chat_app(hub, channel, "alice", device="laptop", agent_url=agent.url)
     phone = chat_app(hub, channel, "alice", device="phone", agent_url=agent.url)
-    async with laptop.run_test(size=(100, 30)) as a, phone.run_test(size=(100, 30)) as b:
-        await wait_for(a, lambda: ready(laptop))
-        await wait_for(b, lambda: ready(phone))
+    async with two_apps(laptop, phone) as (a, b):
         await ask(laptop, a, "short A")
         await wait_for(b, lambda: prompts(phone) == ["short A"], what="the phone shows A")
         await edited(laptop, a, "short A", "short A edited")
@@ -91,9 +89,7 @@ async def test_the_phone_browses_an_older_branch_sends_there_and_the_laptop_foll
 ) -> None:
     laptop = chat_app(hub, channel, "alice", device="laptop", agent_url=agent.url)
     phone = chat_app(hub, channel, "alice", device="phone", agent_url=agent.url)
-    async with laptop.run_test(size=(100, 30)) as a, phone.run_test(size=(100, 30)) as b:
-        await wait_for(a, lambda: ready(laptop))
-        await wait_for(b, lambda: ready(phone))
+    async with two_apps(laptop, phone) as (a, b):
         await ask(laptop, a, "first try")
         await edited(laptop, a, "first try", "second try")
         await wait_for(b, lambda: prompts(phone) == ["second try"] and turns(phone))
@@ -137,9 +133,7 @@ async def test_another_user_cannot_approve_and_is_told_why(
     he is told who may decide; approve/deny are not in his footer. alice then approves."""
     laptop = chat_app(hub, channel, "alice", device="laptop", agent_url=agent.url)
     desktop = chat_app(hub, channel, "bob", device="desktop", agent_url=agent.url)
-    async with laptop.run_test(size=(100, 30)) as a, desktop.run_test(size=(100, 30)) as b:
-        await wait_for(a, lambda: ready(laptop))
-        await wait_for(b, lambda: ready(desktop))
+    async with two_apps(laptop, desktop) as (a, b):
         laptop.chat.query_one(Composer).text = "delete my temp files"
         await a.press("enter")
         await wait_for(a, lambda: laptop.chat.approval, what="alice may approve")

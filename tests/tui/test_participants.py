@@ -10,7 +10,7 @@ from tests.support.agent import demo_settings, post, running_agent
 from tests.support.forms import npm_message_summaries
 from tests.support.hub import HubEndpoint
 from tests.support.npm import npm_client
-from tests.tui.helpers import chat_app, ready, turns, wait_for
+from tests.tui.helpers import chat_app, ready, turns, two_apps, wait_for
 from tui_session.tui.widgets import ActiveTurnsStrip, Composer, PromptItem
 
 
@@ -27,9 +27,7 @@ async def test_second_app_sees_the_first_ones_turn_live_and_esc_there_cancels_it
     async with running_agent(hub, demo_settings(demo_pace=10), tmp_path) as agent:
         laptop = chat_app(hub, channel, "alice", device="laptop", agent_url=agent_url(agent))
         phone = chat_app(hub, channel, "alice", device="phone", agent_url=agent_url(agent))
-        async with laptop.run_test(size=(100, 30)) as a, phone.run_test(size=(80, 30)) as b:
-            await wait_for(a, lambda: ready(laptop))
-            await wait_for(b, lambda: ready(phone))
+        async with two_apps(laptop, phone, ((100, 30), (80, 30))) as (a, b):
             laptop.chat.query_one(Composer).text = "tell me about the mountains"
             await a.press("enter")
 
@@ -74,9 +72,7 @@ async def test_another_users_palette_cancel_is_refused_and_he_is_told(
     async with running_agent(hub, demo_settings(demo_pace=15), tmp_path) as agent:
         laptop = chat_app(hub, channel, "alice", device="laptop", agent_url=agent_url(agent))
         desktop = chat_app(hub, channel, "bob", device="desktop", agent_url=agent_url(agent))
-        async with laptop.run_test(size=(100, 30)) as a, desktop.run_test(size=(100, 30)) as b:
-            await wait_for(a, lambda: ready(laptop))
-            await wait_for(b, lambda: ready(desktop))
+        async with two_apps(laptop, desktop) as (a, b):
             laptop.chat.query_one(Composer).text = "tell me about the mountains"
             await a.press("enter")
             await wait_for(b, lambda: turns(desktop) and turns(desktop)[0].rendered_text)
