@@ -181,16 +181,16 @@ def test_repro_6_bob_cannot_approve_adas_tool_call(scenario: Scenario) -> None:
     bob = scenario.chat("bob", user="bob", device="desktop", connected=False)
     scenario.open(laptop, bob)
     send(laptop, "please delete my temp files")
-    bob.wait_for("needs approval")
+    for terminal in (laptop, bob):  # both show the turn waiting before bob tries
+        terminal.wait_for(lambda s: "⏸ waiting for approval" in s and "needs approval" in s)
     bob.press("alt+y")
     shown = bob.wait_for(
-        lambda s: (
-            ("tool returned" in s or re.search(r"(?i)only|may not|not allowed|cannot", s)) and s
-        ),
-        what="the approval refused, or (the bug) carried out",
+        lambda s: ("tool returned" in s or re.search(r"(?i)may not approve", toast(s))) and s,
+        what="the approval refused in words, or (the bug) carried out",
     )
     assert "tool returned" not in str(shown), bob.dump()
-    for terminal in (laptop, bob):
+    assert "only ada" in toast(str(shown))  # who may decide
+    for terminal in (laptop, bob):  # nothing changed for the turn
         assert "⏸ waiting for approval" in terminal.text and "needs approval" in terminal.text
     laptop.press("alt+y")
     bob.wait_for("tool returned", what="the owner's approval carried out")

@@ -107,3 +107,25 @@ async def two_apps(
         await wait_for(a, lambda: ready(first))
         await wait_for(b, lambda: ready(second))
         yield a, b
+
+
+def recorded_notices(app: ChatApp) -> list[str]:
+    """Every notification the app shows from now on, kept (a toast leaves the screen after a
+    few seconds, sooner than a loaded machine may look)."""
+    seen: list[str] = []
+    show = app.notify
+
+    def notify(message: str, *args: Any, **kwargs: Any) -> None:
+        seen.append(str(message))
+        show(message, *args, **kwargs)
+
+    app.notify = notify  # type: ignore[method-assign]
+    return seen
+
+
+def palette_hit(app: ChatApp, text: str) -> bool:
+    """The command palette is open and lists a command containing `text`."""
+    from textual.command import CommandList
+
+    lists = app.screen.query(CommandList)
+    return bool(lists) and any(text in str(option.prompt) for option in lists.first().options)

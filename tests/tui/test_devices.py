@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.support.hub import HubEndpoint
-from tests.tui.helpers import chat_app, turns, two_apps, wait_for
+from tests.tui.helpers import chat_app, palette_hit, recorded_notices, turns, two_apps, wait_for
 from tests.tui.scripted_agent import ScriptedAgent
 from tui_session.tui.widgets import ActiveTurnsStrip, Composer, PromptItem, WirePane
 
@@ -18,17 +18,6 @@ def strip(app: Any) -> str:
 
 def prompts(app: Any) -> list[str]:
     return [p.view.text for p in app.chat.query(PromptItem)]
-
-
-def palette_hit(app: Any, text: str) -> bool:
-    from textual.command import CommandList
-
-    lists = app.screen.query(CommandList)
-    return bool(lists) and any(text in str(option.prompt) for option in lists.first().options)
-
-
-def notices(app: Any) -> list[str]:
-    return [str(n.message) for n in app._notifications]
 
 
 async def ask(app: Any, pilot: Any, text: str) -> None:
@@ -145,20 +134,17 @@ async def test_another_user_cannot_approve_and_is_told_why(
         assert desktop.chat.check_action("approve", ()) is False  # not in his footer
         assert desktop.chat.check_action("deny", ()) is False
 
+        notices = recorded_notices(desktop)
         await b.press("alt+y")
-        await wait_for(
-            b,
-            lambda: any("only alice" in n for n in notices(desktop)),
-            what="bob told why",
-        )
-        told = next(n for n in notices(desktop) if "only alice" in n)
+        await wait_for(b, lambda: any("only alice" in n for n in notices), what="bob told why")
+        told = next(n for n in notices if "only alice" in n)
         assert "may not approve or deny delete_files" in told and "Nothing was changed" in told
-        desktop.clear_notifications()  # the palette's "Approve delete_files" says the same
+        notices.clear()  # the palette's "Approve delete_files" says the same
         await b.press("ctrl+p")
         await b.press(*"approve")
         await wait_for(b, lambda: palette_hit(desktop, "Approve delete_files"), what="palette")
         await b.press("enter")
-        await wait_for(b, lambda: any("only alice" in n for n in notices(desktop)))
+        await wait_for(b, lambda: any("only alice" in n for n in notices))
         for app in (laptop, desktop):
             view = turns(app)[0].view
             assert view.status == "suspended" and view.pending_approvals and not view.decisions

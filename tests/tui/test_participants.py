@@ -10,7 +10,15 @@ from tests.support.agent import demo_settings, post, running_agent
 from tests.support.forms import npm_message_summaries
 from tests.support.hub import HubEndpoint
 from tests.support.npm import npm_client
-from tests.tui.helpers import chat_app, ready, turns, two_apps, wait_for
+from tests.tui.helpers import (
+    chat_app,
+    palette_hit,
+    ready,
+    recorded_notices,
+    turns,
+    two_apps,
+    wait_for,
+)
 from tui_session.tui.widgets import ActiveTurnsStrip, Composer, PromptItem
 
 
@@ -81,9 +89,10 @@ async def test_another_users_palette_cancel_is_refused_and_he_is_told(
                 seen.query_one(".entry-header").render()
             )
             assert desktop.chat.check_action("cancel_mine", ()) is None  # not his: dimmed
+            notices = recorded_notices(desktop)
             await b.press("ctrl+p")
             await b.press(*"cancel")
-            await wait_for(b, lambda: _palette_hit(desktop, "Cancel turn"), what="palette hit")
+            await wait_for(b, lambda: palette_hit(desktop, "Cancel turn"), what="palette hit")
             await b.press("down", "enter")
             await wait_for(b, lambda: seen.view.cancel_requested, what="cancel requested")
             await wait_for(b, lambda: seen.view.terminal, timeout=30, what="the turn's end")
@@ -91,26 +100,13 @@ async def test_another_users_palette_cancel_is_refused_and_he_is_told(
             assert seen.view.label == "completed (cancel not applied)"
             await wait_for(
                 b,
-                lambda: any("Cancel not applied" in n for n in notices(desktop)),
+                lambda: any("Cancel not applied" in n for n in notices),
                 what="bob told",
             )
-            assert "alice's turn completed" in next(
-                n for n in notices(desktop) if "Cancel not applied" in n
-            )
+            assert "alice's turn completed" in next(n for n in notices if "Cancel not applied" in n)
             mine = turns(laptop)[0]
             await wait_for(a, lambda: mine.view.status == "complete")
             assert mine.view.cancelled_by is None
-
-
-def notices(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
-
-
-def _palette_hit(app, text: str) -> bool:
-    from textual.command import CommandList
-
-    lists = app.screen.query(CommandList)
-    return bool(lists) and any(text in str(option.prompt) for option in lists.first().options)
 
 
 async def test_a_web_client_on_the_npm_sdk_is_an_observer_turn_with_the_same_text(
