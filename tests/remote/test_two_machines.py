@@ -184,6 +184,9 @@ def test_a_read_only_phone_watches_and_is_told_it_cannot_prompt(lan: Lan) -> Non
         laptop.type(ENTER)
         phone.wait_for("the laptop asks", why="the laptop's prompt, watched")
         phone.wait_for("offline demo model", why="its answer, watched")
+        # the laptop's turn is ada's, so the phone's too (issue 11): while it runs, Enter there
+        # says "your turn is still running"; the refusal comes once it has ended
+        phone.wait_for("✓ done", why="the answer ended")
         phone.type("may I ask too?")
         phone.type(ENTER)
         screen = phone.wait_for("Unable to send", why="the refusal, in words")
