@@ -164,6 +164,9 @@ class AgentSettings:
     operator_grace_s: float = 120.0
     # Seconds without progress (no model event, no output) before a turn shows on the desk.
     stall_after_s: float = 60.0
+    # ClientIds (comma-separated) that may approve or deny anyone's tool calls, besides the
+    # turn's owner; "*": anyone.
+    approvers: str = ""
     # A service credential (Authorization: Bearer <secret>) for trusted servers; terminals
     # send their own Ably token instead (agent/callers.py).
     auth_secret: str | None = None

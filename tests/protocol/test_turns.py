@@ -1,22 +1,22 @@
-"""docs/wire.md §6 and §3.6, §7.10: own and observer turns, active turns, cancels, steers."""
+"""docs/wire.md §6 and §3.6, §7.10: own and observer turns (mine = my user's, on any
+device), active turns, cancels, steers."""
 
 from __future__ import annotations
 
 from tui_session.protocol import (
     CancelFilter,
     CancelTarget,
-    DeviceOwnership,
     RunReason,
+    UserOwnership,
     active_turns,
     cancel_label,
     cancel_targets,
-    is_own,
     steer_outcome,
 )
 
 from .helpers import Script, Session, text_events
 
-ALICE = DeviceOwnership("alice", {"U1"})  # this device: alice, who published U1
+ALICE = UserOwnership("alice")  # this device is alice's (it published U1)
 
 
 def build() -> Session:
@@ -40,12 +40,28 @@ def build() -> Session:
     return session
 
 
-def test_own_turn_needs_this_client_and_an_input_from_this_device() -> None:
+def test_mine_is_my_users_on_any_device_by_the_verified_owner() -> None:
     tree = build().tree
-    assert is_own(tree.run("R1"), "alice", {"U1"})
-    assert not is_own(tree.run("R2"), "alice", {"U1"})  # same user, other device: observer
-    assert not is_own(tree.run("R4"), "alice", {"U4"})  # someone else's run
-    assert [ALICE.run(tree.run(r)) for r in ("R1", "R2", "R4")] == [True, False, False]
+    # R1 (this device) and R2 (alice's other device) are mine; bob's R4 is not
+    assert [ALICE.run(tree.run(r)) for r in ("R1", "R2", "R4")] == [True, True, False]
+    assert [UserOwnership("bob").run(tree.run(r)) for r in ("R1", "R4")] == [False, True]
+
+
+def test_the_verified_owner_wins_over_a_self_asserted_run_client_id() -> None:
+    """`run-client-id` is copied from the input's own header (anyone can write it); the
+    agent's `input-client-id` on the start is the hub-verified publisher of the input."""
+    script = Script()
+    run = script.run_headers("R", "U", "bob", parent="U")
+    script.hub.send(run.__class__(**{**run.__dict__, "run_client_id": "alice"}).run_start())
+    script.prompt("P", "mine", client="alice")
+    session = Session()
+    session.feed(script.hub.live)
+    node = session.tree.run("R")
+    assert node.client_id == "alice" and node.owner == "bob"
+    assert not ALICE.run(node) and UserOwnership("bob").run(node)
+    assert ALICE.prompt(session.tree.nodes["P"]) and not UserOwnership("bob").prompt(
+        session.tree.nodes["P"]
+    )
 
 
 def test_active_turns_map_lists_active_waiting_and_pending() -> None:
@@ -56,10 +72,11 @@ def test_active_turns_map_lists_active_waiting_and_pending() -> None:
     }
 
 
-def test_cancel_filter_own() -> None:
+def test_cancel_filter_own_takes_my_users_runs_on_every_device() -> None:
     tree = build().tree
     assert cancel_targets(tree, CancelFilter("own"), ALICE, awaiting={"U9"}) == [
         CancelTarget("R1", "U1"),
+        CancelTarget("R2", "U2"),
         CancelTarget(None, "U9"),
     ]
 

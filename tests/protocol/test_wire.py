@@ -86,6 +86,7 @@ def test_error_codes_match_the_registry() -> None:
         40003,
         40033,
         40160,
+        40380,  # the project's own: a tool call decided by someone who may not (approvals.py)
         50000,
         104000,
         104001,

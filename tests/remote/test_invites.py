@@ -242,14 +242,15 @@ async def test_a_read_only_invite_watches_but_cannot_prompt_cancel_or_approve(
             lambda: any(m.client_id == "alice" for m in session.members), 10, "alice present"
         )
         # Acting does not: the hub refuses each publish (40160)...
-        for attempt in (
-            session.send("let me in"),
-            session.cancel(handle.run_id),
-            session.approve(handle.run_id, *alice_request(session, handle.run_id), True),
-        ):
+        for attempt in (session.send("let me in"), session.cancel(handle.run_id)):
             with pytest.raises(ProtocolError) as refused:
                 await attempt
             assert int(refused.value.code) == 40160
+        # ... and a decision on alice's tool call is refused before it is published: only
+        # alice may decide it (40380, protocol/approvals.py), read-only or not
+        with pytest.raises(ProtocolError) as refused:
+            await session.approve(handle.run_id, *alice_request(session, handle.run_id), True)
+        assert int(refused.value.code) == 40380
         # ...and the agent refuses the token outright (40301), whatever it names.
         status, body = await post(served, read_only.token, handle.input_event_id)
         assert (status, body["error"]["code"]) == (403, 40301)

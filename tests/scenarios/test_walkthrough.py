@@ -48,11 +48,6 @@ def test_a_prompt_appears_everywhere_and_the_answer_streams_into_every_terminal(
 
 
 @pytest.mark.demo_pace(SLOW)
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 item 2: 'mine' is per device, so Esc on the phone does not cancel the "
-    "laptop's turn; fixed on branch core",
-)
 def test_esc_on_the_phone_cancels_the_laptops_turn_and_the_partial_answer_stays(
     scenario: Scenario,
 ) -> None:

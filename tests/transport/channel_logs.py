@@ -57,8 +57,8 @@ def shuffled(history: list[Message], size: int, seed: int) -> list[list[Message]
 
 
 def seen(session: Any) -> dict[str, Any]:
-    """What a session (or a `ReadModel`) shows: its transcript entries and active turns, in
-    the form `record_channel_logs.py` stores as `seen`."""
+    """What a session (or a `ReadModel`) shows: its transcript entries (who did what
+    included) and active turns, in the form `record_channel_logs.py` stores as `seen`."""
     out = []
     for entry in session.transcript():
         common = {
@@ -67,6 +67,7 @@ def seen(session: Any) -> dict[str, Any]:
             "own": entry.own,
             "branch": [entry.branch.index, len(entry.branch.siblings)] if entry.branch else None,
         }
+        common |= {"device": entry.device, "this_device": entry.this_device}
         if entry.kind == "prompt":
             out.append({**common, "cmid": entry.cmid, "status": entry.status})
         else:
@@ -77,9 +78,18 @@ def seen(session: Any) -> dict[str, Any]:
                     "status": entry.status,
                     "label": entry.label,
                     "client_id": entry.client_id,
+                    "cancelled_by": _who(entry.cancelled_by),
+                    "steers": [[s.text, s.state, *_who(s.by)] for s in entry.steers],
+                    "decisions": [[d.call_id, d.approved, *_who(d.by)] for d in entry.decisions],
+                    "can_decide": entry.can_decide,
                 }
             )
     return {"transcript": out, "active_turns": session.active_turns()}
+
+
+def _who(who: Any) -> list[str | None] | None:
+    """Who did it, as stored in a log's `seen`: [clientId, device]."""
+    return None if who is None else [who.client_id, who.device]
 
 
 class Replay:

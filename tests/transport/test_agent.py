@@ -390,6 +390,37 @@ async def test_cancel_by_run_id_mid_stream_keeps_partial_text(hub: HubEndpoint) 
     await session.end()
 
 
+@pytest.mark.parametrize(
+    ("canceller", "operators"), [("alice", ()), ("carol", ("carol",))], ids=["phone", "operator"]
+)
+async def test_a_cancel_from_the_owners_other_device_ends_the_run_naming_the_canceller(
+    hub: HubEndpoint, canceller: str, operators: tuple[str, ...]
+) -> None:
+    """Mine is my user's: alice's phone (another connection, the same verified clientId)
+    cancels the turn her laptop started; an operator's cancel is named the same way."""
+    name = channel_name()
+    wire = await recorder(hub, name)
+    laptop = await Client.connect(hub, name, "alice")
+    other = await Client.connect(hub, name, canceller)  # the phone, or the operator
+    _, event_id = await laptop.prompt("Tell a story")
+    session = await agent(hub, name, operators=operators)
+    run = await session.create_run(invocation(event_id, name))
+    await run.start()
+    never = asyncio.Event()
+    piping = asyncio.ensure_future(
+        run.pipe(source(text_events("msg_1", ["Once ", "upon"]), hold=never, hold_after=3))
+    )
+    await wire.wait_for(lambda items: any(m["data"] == "Once " for m in items))
+    await other.cancel(run_id=run.run_id)
+    assert (await asyncio.wait_for(piping, 5)).reason == "cancelled"
+    await run.end()
+    await wire.wait_for(lambda items: wire.run_end(run.run_id))
+    end = transport(wire.run_end(run.run_id))
+    assert end["run-reason"] == "cancelled" and end["run-client-id"] == "alice"
+    assert end["input-client-id"] == canceller  # whose cancel it was
+    await session.end()
+
+
 async def test_cancel_from_non_owner_is_refused(hub: HubEndpoint, caplog) -> None:
     caplog.set_level(logging.WARNING, "tui_session.transport.agent")
     name = channel_name()
@@ -429,10 +460,10 @@ async def test_cancel_from_non_owner_is_refused(hub: HubEndpoint, caplog) -> Non
 # --- tool approval, suspend, resume (§9.23, §9.11, §9.21) ---------------------------------------
 
 
-async def suspended_run(hub: HubEndpoint, name: str):
+async def suspended_run(hub: HubEndpoint, name: str, **options):
     alice = await Client.connect(hub, name, "alice")
     prompt, event_id = await alice.prompt("Delete my temp files")
-    session = await agent(hub, name)
+    session = await agent(hub, name, **options)
     run = await session.create_run(invocation(event_id, name))
     await run.start()
     events = tool_call_events("fc_1", "call_1", "delete_files", '{"path":"/tmp"}')
@@ -442,10 +473,12 @@ async def suspended_run(hub: HubEndpoint, name: str):
 
 
 async def test_tool_approval_suspend_and_resume_by_another_client(hub: HubEndpoint) -> None:
+    """bob is a configured approver: the suspend names alice (the owner) and bob."""
     name = channel_name()
     wire = await recorder(hub, name)
-    _, session, run, prompt = await suspended_run(hub, name)
+    _, session, run, prompt = await suspended_run(hub, name, approvers=["bob"])
     await wire.wait_for(lambda items: wire.named("ai-run-suspend"))
+    assert wire.named("ai-run-suspend")[0]["extras"]["headers"] == {"approvers": "alice,bob"}
     outputs = [m for m in agent_messages(wire, run.run_id) if m["name"] == "ai-output"]
     message_id = transport(outputs[0])["codec-message-id"]
     assert {transport(m)["codec-message-id"] for m in outputs} == {message_id}
@@ -487,6 +520,44 @@ async def test_tool_approval_suspend_and_resume_by_another_client(hub: HubEndpoi
         {"call_1": {"approval": "approved", "name": "delete_files", "arguments": '{"path":"/tmp"}'}}
     ]
     assert prompt == transport(wire.named("ai-run-start")[0])["parent"]
+    await session.end()
+
+
+async def test_a_decision_by_someone_who_may_not_decide_is_refused_and_changes_nothing(
+    hub: HubEndpoint,
+) -> None:
+    """bob (another user, not an approver) denies alice's call: the continuation is refused
+    with 40380, nothing is published, the run stays suspended and the call pending for the
+    agent too; alice, on another device, then approves and the run resumes."""
+    name = channel_name()
+    wire = await recorder(hub, name)
+    _, session, run, _ = await suspended_run(hub, name)
+    await wire.wait_for(lambda items: wire.named("ai-run-suspend"))
+    assert wire.named("ai-run-suspend")[0]["extras"]["headers"] == {"approvers": "alice"}
+    message_id = transport(wire.named("ai-output")[0])["codec-message-id"]
+    bob = await Client.connect(hub, name, "bob")
+    refused_id = await bob.approve(message_id, run.run_id, "call_1", approved=False)
+    await session.wait_for_tree(lambda: refused_id in session._inputs, 5)
+    with pytest.raises(ProtocolError) as refused:
+        await session.create_run(invocation(refused_id, name))
+    assert refused.value.code == ErrorCode.APPROVAL_NOT_ALLOWED == 40380
+    assert "only alice" in refused.value.message
+    node = session.tree.run(run.run_id)
+    assert node.status == "suspended" and session.run(run.run_id) is not None
+    states = [m.get("toolCallStates") for _, m in node.messages() if m.get("toolCallStates")]
+    assert states[0]["call_1"]["approval"] == "pending"  # bob's denial did not fold
+    assert [(d.client_id, d.counted) for d in node.decisions()] == [("bob", False)]
+
+    phone = await Client.connect(hub, name, "alice")  # alice's other device
+    event_id = await phone.approve(message_id, run.run_id, "call_1")
+    resumed = await session.create_run(invocation(event_id, name))
+    await resumed.start()
+    assert [c["call_id"] for c in approved_unexecuted_calls(await resumed.context_messages())] == [
+        "call_1"
+    ]
+    await resumed.end()
+    await wire.wait_for(lambda items: wire.run_end(run.run_id))
+    assert len(wire.named("ai-run-resume")) == 1  # only alice's decision resumed it
     await session.end()
 
 
@@ -553,6 +624,49 @@ async def test_steer_runs_another_pass_stamped_with_the_steer(hub: HubEndpoint) 
     assert [m["role"] for m in last] == ["user", "assistant", "user"]
     node = wire.tree().run(run.run_id)
     assert steer in node.steer_ids and node.status == "complete"
+    await session.end()
+
+
+async def test_steers_count_from_the_owners_other_device_and_not_from_someone_else(
+    hub: HubEndpoint, caplog
+) -> None:
+    """alice's phone steers the turn her laptop started: routed, answered, stamped. bob's
+    steer stays on the channel, is not routed, is logged, and is not in the model's context."""
+    caplog.set_level(logging.WARNING, "tui_session.transport.agent")
+    name = channel_name()
+    wire = await recorder(hub, name)
+    laptop = await Client.connect(hub, name, "alice")
+    phone = await Client.connect(hub, name, "alice")
+    bob = await Client.connect(hub, name, "bob")
+    _, event_id = await laptop.prompt("Write a story")
+    session = await agent(hub, name)
+    steered = asyncio.Event()
+    routed = []
+
+    def on_steer(message, run):
+        routed.append(message.client_id)
+        steered.set()
+
+    run = await session.create_run(invocation(event_id, name), on_steer=on_steer)
+    await run.start()
+    events = text_events("msg_1", ["Once ", "upon ", "a time"])
+    piping = asyncio.ensure_future(run.pipe(source(events, hold=steered, hold_after=3)))
+    await wire.wait_for(lambda items: any(m["data"] == "Once " for m in items))
+    ignored, _ = await bob.prompt("Make it about the sea", run_id=run.run_id)
+    await wait_until(lambda: "ignored a steer" in caplog.text, what="bob's steer ignored")
+    assert f"run {run.run_id}" in caplog.text and "'bob'" in caplog.text
+    steer, _ = await phone.prompt("Make it about mountains", run_id=run.run_id)
+    assert (await piping).reason == "complete"
+    assert routed == ["alice"] and run.has_input()
+    context = await run.context_messages()
+    texts = [m["items"][0]["content"][0]["text"] for m in context if m["role"] == "user"]
+    assert texts == ["Write a story", "Make it about mountains"]  # not bob's
+    assert (await run.pipe(source(text_events("msg_2", ["Mountains!"])))).reason == "complete"
+    assert not run.has_input()  # bob's steer never makes another pass
+    await run.end()
+    await wire.wait_for(lambda items: wire.run_end(run.run_id))
+    node = wire.tree().run(run.run_id)
+    assert node.steer_ids == {steer} and ignored not in node.steer_ids
     await session.end()
 
 

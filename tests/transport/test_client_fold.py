@@ -17,6 +17,7 @@ from tui_session.protocol import CancelFilter, CancelTarget, ErrorCode, Protocol
 from tui_session.transport.client_events import (
     ActiveTurnsChanged,
     BranchChanged,
+    BranchFollowed,
     PromptAdded,
     PromptUpdated,
     SteerResolved,
@@ -25,6 +26,7 @@ from tui_session.transport.client_events import (
     TurnUpdated,
     WireMessage,
 )
+from tui_session.transport.client_model import DecisionView, Who
 from tui_session.transport.client_read import ReadModel
 from tui_session.transport.client_records import Send, Steer
 from tui_session.transport.client_state import (
@@ -452,12 +454,12 @@ def test_no_run_start_in_time_shows_waiting_for_agent_until_it_starts() -> None:
     assert replay.state.start_timed_out(send) == []
 
 
-# --- ownership (§9.45) and branches (§9.44) ---------------------------------------------------
+# --- ownership (§9.45; issue 11: mine = my user's) and branches (§9.44; every device follows) --
 
 
-def test_own_turns_are_this_devices_and_survive_a_restart(tmp_path: Path) -> None:
-    """Today's rule (protocol.turns.DeviceOwnership): own = started for my clientId by an
-    input this device published; the same user's other device observes."""
+def test_mine_is_my_users_on_every_device_and_the_device_is_a_label(tmp_path: Path) -> None:
+    """The phone (alice too) owns the turn the laptop started: Esc and ctrl+r there act on
+    it; each device knows which of them it came from."""
     log = load("two_devices")
     cmid, run = log["ids"]["prompt"], log["ids"]["run"]
     owned = OwnedInputs(tmp_path / "laptop.ids")
@@ -466,23 +468,31 @@ def test_own_turns_are_this_devices_and_survive_a_restart(tmp_path: Path) -> Non
     start = index_of(log, named("ai-run-start")) + 1
     laptop.live(until=start)
     phone.live(until=start)
-    assert laptop.read.my_active_turns() == (run,) and laptop.read.is_own(run)
-    assert phone.read.my_active_turns() == () and not phone.read.is_own(run)
+    for replay in (laptop, phone):
+        assert replay.read.my_active_turns() == (run,) and replay.read.is_own(run)
+        assert replay.state.cancel_targets(CancelFilter("own")) == [CancelTarget(run, cmid)]
     assert phone.read.active_turns() == {"alice": {run: "active"}}
     laptop.live()
     phone.live()
-    assert laptop.read.turn(run).own and laptop.read.prompt(cmid).own
-    assert not phone.read.turn(run).own and not phone.read.prompt(cmid).own
-    assert phone.read.turn(run).client_id == "alice" and phone.read.prompt(cmid).device == "laptop"
+    for replay, here in ((laptop, True), (phone, False)):
+        turn, prompt = replay.read.turn(run), replay.read.prompt(cmid)
+        assert turn.own and prompt.own and turn.client_id == "alice"
+        assert (turn.device, prompt.device) == ("laptop", "laptop")
+        assert turn.this_device is here and prompt.this_device is here
 
-    again = Replay(log, "laptop", owned=OwnedInputs(tmp_path / "laptop.ids"))
+    again = Replay(log, "laptop", owned=OwnedInputs(tmp_path / "laptop.ids"))  # a restart
     again.history(pages(log["history"], 100))
-    assert again.read.turn(run).own and again.read.prompt(cmid).own
+    assert again.read.turn(run).own and again.read.prompt(cmid).this_device
+    bob = Replay(log, "phone")
+    bob.state = type(bob.state)("bob", "desktop")
+    bob.read = type(bob.read)(bob.state)
+    bob.history(pages(log["history"], 3))
+    assert not bob.read.turn(run).own and not bob.read.prompt(cmid).own
 
 
-def test_an_edit_elsewhere_does_not_move_an_observer_and_branches_can_be_selected() -> None:
-    """§9.44: the editor follows its edit; an observer stays where it was; selecting a
-    sibling shows that branch."""
+def test_an_edit_elsewhere_moves_every_device_and_says_who() -> None:
+    """§9.44 and issue 11: the editor follows its edit, and so does bob's desktop, told who
+    moved it; selecting a sibling shows that branch until the next move."""
     log = load("edit")
     first, second = log["ids"]["first"], log["ids"]["second"]
     laptop = Replay(log, "laptop").opened_on_an_empty_channel()
@@ -490,18 +500,78 @@ def test_an_edit_elsewhere_does_not_move_an_observer_and_branches_can_be_selecte
     laptop.live()
     desktop.live()
     assert BranchChanged(second["prompt"]) in laptop.changes
-    assert texts(laptop) == ["plain two", "Hello world"]
-    prompt, turn = laptop.read.transcript()
-    assert prompt.cmid == second["prompt"] and turn.run_id == second["run"]
-    assert (prompt.branch.index, len(prompt.branch.siblings)) == (1, 2)
-    assert texts(desktop) == ["plain one", "Hello world"]  # not moved
+    assert laptop.of(BranchFollowed) == []  # its own move says nothing
+    for replay in (laptop, desktop):
+        assert texts(replay) == ["plain two", "Hello world"]
+        prompt, turn = replay.read.transcript()
+        assert prompt.cmid == second["prompt"] and turn.run_id == second["run"]
+        assert (prompt.branch.index, len(prompt.branch.siblings)) == (1, 2)
+    assert desktop.of(BranchFollowed) == [
+        BranchFollowed(second["prompt"], "edited", Who("alice", "laptop"), 1, 2)
+    ]
     edit = next(m for m in log["live"] if transport(m).get("fork-of"))
     assert transport(edit)["fork-of"] == first["prompt"] and "parent" not in transport(edit)
 
-    assert laptop.state.select_branch(second["prompt"], 0) == [BranchChanged(second["prompt"])]
-    assert [e.run_id for e in laptop.read.transcript() if e.kind == "turn"] == [first["run"]]
-    laptop.state.select_branch(second["prompt"], 1)
-    assert texts(laptop) == ["plain two", "Hello world"]
+    assert desktop.state.select_branch(second["prompt"], 0) == [BranchChanged(second["prompt"])]
+    assert [e.run_id for e in desktop.read.transcript() if e.kind == "turn"] == [first["run"]]
+    assert desktop.read.browsing().index == 0
+    desktop.state.select_branch(second["prompt"], 1)
+    assert texts(desktop) == ["plain two", "Hello world"] and desktop.read.browsing() is None
+
+
+def test_repro_1_after_an_edit_the_phone_follows_and_its_prompt_goes_on_that_branch() -> None:
+    """Issue 11, repro 1: laptop `A`, edit to `A edited`, `B`; the phone follows (told who
+    moved it), and its `C` is parented on `B`'s answer, which the laptop then shows."""
+    log = load("edit_then_prompt_elsewhere")
+    ids = log["ids"]
+    laptop = Replay(log, "laptop").opened_on_an_empty_channel()
+    phone = Replay(log, "phone").opened_on_an_empty_channel()
+    laptop.live(until="phone sends")
+    phone.live(until="phone sends")
+    assert phone.of(BranchFollowed) == [
+        BranchFollowed(ids["edited"]["prompt"], "edited", Who("alice", "laptop"), 1, 2)
+    ]
+    conversation = ["plain A edited", "Hello world", "plain B", "Hello world"]
+    assert texts(phone) == texts(laptop) == conversation
+    b_answer = phone.read.turn(ids["b"]["run"]).messages[-1].cmid
+    assert phone.state.tip() == b_answer
+    laptop.live()
+    phone.live()
+    sent = next(
+        m for m in log["live"] if transport(m).get("codec-message-id") == ids["c"]["prompt"]
+    )
+    assert transport(sent)["parent"] == b_answer  # on the wire, where the phone showed
+    assert texts(laptop) == texts(phone) == [*conversation, "plain C", "Hello world"]
+    assert laptop.of(BranchFollowed) == []  # the same branch: nothing moved
+    c = laptop.read.prompt(ids["c"]["prompt"])
+    assert c.own and not c.this_device and c.device == "phone"
+
+
+def test_a_device_browsing_an_older_branch_sends_there_and_every_device_follows() -> None:
+    log = load("browse_then_send")
+    ids = log["ids"]
+    laptop = Replay(log, "laptop").opened_on_an_empty_channel()
+    phone = Replay(log, "phone").opened_on_an_empty_channel()
+    laptop.live(until="browse")
+    phone.live(until="browse")
+    assert texts(phone) == ["plain two", "Hello world"] and phone.read.browsing() is None
+    phone.apply(phone.state.select_branch(ids["two"]["prompt"], 0))
+    browsing = phone.read.browsing()
+    assert (browsing.index, len(browsing.siblings)) == (0, 2)  # "viewing branch 1/2"
+    one_answer = phone.read.turn(ids["one"]["run"]).messages[-1].cmid
+    assert phone.state.tip() == one_answer
+    phone.live()
+    laptop.live()
+    sent = next(
+        m for m in log["live"] if transport(m).get("codec-message-id") == ids["three"]["prompt"]
+    )
+    assert transport(sent)["parent"] == one_answer
+    assert phone.read.browsing() is None  # its prompt is the newest move: nothing hidden
+    conversation = ["plain one", "Hello world", "plain three", "Hello world"]
+    assert texts(phone) == texts(laptop) == conversation
+    assert laptop.of(BranchFollowed) == [
+        BranchFollowed(ids["three"]["prompt"], "sent", Who("alice", "phone"), 0, 2)
+    ]
 
 
 def test_a_regenerate_elsewhere_rolls_an_observer_forward() -> None:
@@ -521,6 +591,82 @@ def test_a_regenerate_elsewhere_rolls_an_observer_forward() -> None:
         turn = [e for e in replay.read.transcript() if e.kind == "turn"][-1]
         assert turn.run_id == ids["second_run"]
         assert (turn.branch.index, len(turn.branch.siblings)) == (1, 2)
+    assert desktop.of(BranchFollowed) == [
+        BranchFollowed(ids["second_run"], "regenerated", Who("alice", "laptop"), 1, 2)
+    ]
+    assert laptop.of(BranchFollowed) == []
+
+
+# --- attribution and who may decide (issue 11) -------------------------------------------------
+
+
+@pytest.mark.parametrize("order", ["live", "history"])
+def test_a_cancel_from_the_users_other_device_is_attributed_everywhere(order: str) -> None:
+    log = load("cancel_elsewhere")
+    run = log["ids"]["run"]
+    for device in ("laptop", "phone"):
+        replay = Replay(log, device)
+        if order == "live":
+            replay.opened_on_an_empty_channel().live(until="cancel")
+            assert replay.read.my_active_turns() == (run,)  # Esc on either device cancels it
+            replay.live()
+        else:
+            replay.history(pages(log["history"], 2))
+        turn = replay.read.turn(run)
+        assert turn.status == "cancelled" and turn.cancelled_by == Who("alice", "phone")
+
+
+def test_a_steer_from_the_users_other_device_is_attributed() -> None:
+    log = load("steer_elsewhere")
+    ids = log["ids"]
+    for device in ("laptop", "phone"):
+        replay = Replay(log, device).opened_on_an_empty_channel()
+        replay.live()
+        (steer,) = replay.read.turn(ids["run"]).steers
+        assert (steer.text, steer.state) == (ids["steer_text"], "consumed")
+        assert steer.by == Who("alice", "phone")
+
+
+def test_an_unauthorised_decision_changes_nothing_on_any_device() -> None:
+    """bob denies alice's tool call (published with the bare SDK; the agent refused it with
+    40380): every device still shows the call pending, and only alice may decide; alice's
+    phone approves, and that decision, by her, is what every device shows."""
+    log = load("approval_refused")
+    ids = log["ids"]
+    assert log["refused_post"]["status"] == 403
+    assert log["refused_post"]["error"]["code"] == ErrorCode.APPROVAL_NOT_ALLOWED == 40380
+    replays = {
+        d: Replay(log, d).opened_on_an_empty_channel() for d in ("laptop", "phone", "desktop")
+    }
+    for device, replay in replays.items():
+        replay.live(until="refused")
+        turn = replay.read.turn(ids["run"])
+        assert turn.status == "suspended" and turn.label == "waiting for approval"
+        assert [p.call_id for p in turn.pending_approvals] == [ids["call_id"]]
+        assert turn.decisions == () and turn.deciders == ("alice",)
+        assert turn.can_decide is (device != "desktop")
+    refused = next(m for m in log["live"] if transport(m).get("event-id") == ids["refused_event"])
+    assert refused["clientId"] == "bob"  # it is on the channel, and changed nothing
+    for replay in replays.values():
+        replay.live()
+        turn = replay.read.turn(ids["run"])
+        assert turn.status == "complete"
+        assert turn.decisions == (DecisionView(ids["call_id"], True, Who("alice", "phone")),)
+
+
+def test_from_history_the_unauthorised_decision_is_left_out_in_any_page_order() -> None:
+    """A decision folded before the suspend that names the deciders is refolded out."""
+    log = load("approval_refused")
+    ids = log["ids"]
+    cut = log["marks"]["refused"]
+    serials = {m["serial"] for m in log["live"][:cut]}
+    history = [m for m in log["history"] if m["serial"] in serials]
+    for chosen in (pages(history, 1), shuffled(history, 2, seed=3), [history]):
+        replay = Replay(log, "desktop")
+        replay.history(chosen)
+        turn = replay.read.turn(ids["run"])
+        assert turn.status == "suspended" and turn.decisions == ()
+        assert [p.call_id for p in turn.pending_approvals] == [ids["call_id"]]
 
 
 # --- stalls (§9.47, §7.14) and the gap after a lost continuity (§9.38, §7.13) -----------------
@@ -586,52 +732,52 @@ def test_the_fold_is_pure_state_changes_in_changes_out() -> None:
     assert seen(one.read) == seen(two.read)
 
 
-# --- the two rules issue 11 changes each live in one object ----------------------------------
+# --- the two rules of issue 11 each live in one object ---------------------------------------
 
 
-class SameUser:
-    """A stand-in ownership rule (mine = my user's, on any device): swapping the one object
-    changes every own / observer decision of the client at once."""
+class ThisDeviceOnly:
+    """A stand-in ownership rule (mine = what this device published): swapping the one
+    object changes every own / observer decision of the client at once."""
 
-    def __init__(self, client_id: str) -> None:
-        self.client_id = client_id
+    def __init__(self, client_id: str, owned) -> None:
+        self.client_id, self.owned = client_id, owned
 
     def run(self, run) -> bool:
-        return run.client_id == self.client_id
+        return run.input_codec_message_id in self.owned
 
     def prompt(self, node) -> bool:
-        return node.client_id == self.client_id
+        return node.key in self.owned
 
 
 def test_whose_turn_is_mine_is_one_swappable_policy() -> None:
     log = load("two_devices")
     cmid, run = log["ids"]["prompt"], log["ids"]["run"]
-    phone = Replay(log, "phone", ownership=SameUser("alice")).opened_on_an_empty_channel()
+    phone = Replay(
+        log, "phone", ownership=ThisDeviceOnly("alice", set())
+    ).opened_on_an_empty_channel()
     phone.live(until=index_of(log, named("ai-run-start")) + 1)
-    assert phone.read.my_active_turns() == (run,)
-    assert phone.state.cancel_targets(CancelFilter("own")) == [CancelTarget(run, cmid)]
+    assert phone.read.my_active_turns() == ()
+    assert phone.state.cancel_targets(CancelFilter("own")) == []
     phone.live()
-    assert phone.read.turn(run).own and phone.read.prompt(cmid).own
+    assert not phone.read.turn(run).own and not phone.read.prompt(cmid).own
     default = Replay(log, "phone").opened_on_an_empty_channel()
     default.live()
-    assert not default.read.turn(run).own  # today's rule: this device's only
+    assert default.read.turn(run).own  # the rule: my user's, on any device
 
 
-class NewestBranch(View):
-    """A stand-in branch rule (every device shows the newest sibling)."""
+class NewestSibling(View):
+    """A stand-in branch rule (every group shows its newest sibling, wherever the
+    conversation went on)."""
 
-    def arrived(self, node, *, live: bool) -> None:
-        pass  # remembers nothing: a new sibling from anywhere is shown
-
-    def _select(self, group, members):
-        return members[-1].key if members else None
+    def _chooser(self):
+        return lambda group, members: members[-1].key if members else None
 
 
 def test_which_branch_this_device_shows_is_one_swappable_policy() -> None:
-    log = load("edit")
-    desktop = Replay(log, "desktop", view=NewestBranch).opened_on_an_empty_channel()
-    desktop.live()
-    assert texts(desktop) == ["plain two", "Hello world"]
-    default = Replay(log, "desktop").opened_on_an_empty_channel()
+    log = load("browse_then_send")
+    laptop = Replay(log, "laptop", view=NewestSibling).opened_on_an_empty_channel()
+    laptop.live()
+    assert texts(laptop) == ["plain two", "Hello world"]  # the phone's prompt is hidden
+    default = Replay(log, "laptop").opened_on_an_empty_channel()
     default.live()
-    assert texts(default) == ["plain one", "Hello world"]  # today: an edit elsewhere stays put
+    assert texts(default) == ["plain one", "Hello world", "plain three", "Hello world"]

@@ -381,7 +381,8 @@ async def test_presence_members_across_sessions(hub: HubEndpoint):
 async def test_own_and_observer_turns_same_user_two_devices(
     hub: HubEndpoint, agent: NpmAgent, tmp_path: Path
 ):
-    """§9.45: own = triggered by an input this device published, also after a restart."""
+    """§9.45, issue 11: own = my user's, on any device (the phone owns the laptop's turn);
+    each device knows whether it started it, also after a restart."""
     owned = tmp_path / "laptop.owned"
     laptop, laptop_events = await open_session(
         hub, "alice", CHANNEL, device="laptop", agent_url=agent.url, owned_inputs_path=owned
@@ -394,19 +395,19 @@ async def test_own_and_observer_turns_same_user_two_devices(
     await phone_events.until(lambda: ended(phone, run_id))
     await laptop_events.until(lambda: ended(laptop, run_id))
     assert laptop.turn(run_id).own and laptop.prompt(handle.input_codec_message_id).own
-    assert not phone.turn(run_id).own and not phone.prompt(handle.input_codec_message_id).own
-    assert phone.turn(run_id).client_id == "alice"
+    assert phone.turn(run_id).own and phone.prompt(handle.input_codec_message_id).own
+    assert laptop.turn(run_id).this_device and not phone.turn(run_id).this_device
+    assert phone.turn(run_id).client_id == "alice" and phone.turn(run_id).device == "laptop"
     await laptop.close()
 
     again, _ = await open_session(hub, "alice", CHANNEL, device="laptop", owned_inputs_path=owned)
-    assert again.turn(run_id).own
+    assert again.turn(run_id).own and again.turn(run_id).this_device
     await closing(phone, again)
 
 
 async def test_edit_regenerate_and_branch_navigation(hub: HubEndpoint, agent: NpmAgent):
     """§9.44: edit -> sibling prompt with fork-of; regenerate -> same-parent sibling run with
-    msg-regenerate; navigation; an edit elsewhere does not move an observer's view, a
-    regenerate elsewhere does."""
+    msg-regenerate; navigation; an edit or a regenerate elsewhere moves every view (issue 11)."""
     alice, events = await open_session(hub, "alice", CHANNEL, agent_url=agent.url)
     bob, bob_events = await open_session(hub, "bob", CHANNEL)
     first = await alice.send("plain one")
@@ -425,7 +426,7 @@ async def test_edit_regenerate_and_branch_navigation(hub: HubEndpoint, agent: Np
     prompt, turn = alice.transcript()
     assert prompt.cmid == edit.input_codec_message_id and turn.run_id == run_2
     assert (prompt.branch.index, len(prompt.branch.siblings)) == (1, 2)
-    assert [e.text for e in bob.transcript()] == ["plain one", "Hello world"]  # not moved
+    assert [e.text for e in bob.transcript()] == ["plain two", "Hello world"]  # followed
 
     alice.select_branch(edit.input_codec_message_id, 0)
     assert [e.text for e in alice.transcript()] == ["plain one", "Hello world"]
@@ -441,7 +442,6 @@ async def test_edit_regenerate_and_branch_navigation(hub: HubEndpoint, agent: Np
     assert start.headers["parent"] == edit.input_codec_message_id
     prompt, turn = alice.transcript()
     assert turn.run_id == run_3 and (turn.branch.index, len(turn.branch.siblings)) == (1, 2)
-    bob.select_branch(edit.input_codec_message_id, 1)
     assert [e.run_id for e in bob.transcript() if e.kind == "turn"] == [run_3]  # rolled on
 
 

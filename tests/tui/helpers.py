@@ -4,7 +4,8 @@ app through the same factory the CLI uses, and wait on conditions (never fixed s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from tests.support.hub import HubEndpoint
@@ -93,3 +94,38 @@ def transcript(app: ChatApp) -> Transcript:
 
 def ready(app: ChatApp) -> bool:
     return app.chat.controller is not None
+
+
+@asynccontextmanager
+async def two_apps(
+    first: ChatApp,
+    second: ChatApp,
+    sizes: tuple[tuple[int, int], tuple[int, int]] = ((100, 30), (100, 30)),
+) -> AsyncIterator[tuple[Any, Any]]:
+    """Two app instances (two devices), each running and with its session open: their pilots."""
+    async with first.run_test(size=sizes[0]) as a, second.run_test(size=sizes[1]) as b:
+        await wait_for(a, lambda: ready(first))
+        await wait_for(b, lambda: ready(second))
+        yield a, b
+
+
+def recorded_notices(app: ChatApp) -> list[str]:
+    """Every notification the app shows from now on, kept (a toast leaves the screen after a
+    few seconds, sooner than a loaded machine may look)."""
+    seen: list[str] = []
+    show = app.notify
+
+    def notify(message: str, *args: Any, **kwargs: Any) -> None:
+        seen.append(str(message))
+        show(message, *args, **kwargs)
+
+    app.notify = notify  # type: ignore[method-assign]
+    return seen
+
+
+def palette_hit(app: ChatApp, text: str) -> bool:
+    """The command palette is open and lists a command containing `text`."""
+    from textual.command import CommandList
+
+    lists = app.screen.query(CommandList)
+    return bool(lists) and any(text in str(option.prompt) for option in lists.first().options)

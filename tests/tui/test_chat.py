@@ -54,9 +54,11 @@ async def test_cancel_own_turn_with_escape(
         assert app.chat.check_action("approve", ()) is False  # hidden: nothing to approve
 
 
-async def test_observer_sees_other_device_live_and_cancels_it(
+async def test_my_other_devices_turn_is_mine_here_and_esc_cancels_it(
     hub: HubEndpoint, agent: ScriptedAgent, channel: str
 ) -> None:
+    """Mine = my user's: the laptop shows the phone's turn as mine ("your turn · phone"),
+    and Esc on the laptop cancels it."""
     app = chat_app(hub, channel, device="laptop", agent_url=agent.url)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: ready(app))
@@ -72,12 +74,15 @@ async def test_observer_sees_other_device_live_and_cancels_it(
             await phone.send("slow tell me a story")
             await wait_for(pilot, lambda: turns(app) and turns(app)[0].rendered_text, what="live")
             item = turns(app)[0]
-            assert not item.view.own and item.has_class("-observer")
+            assert item.view.own and item.has_class("-own") and not item.view.this_device
+            assert "your turn · phone" in str(item.query_one(".entry-header").render())
             assert item.view.status == "active"
-            assert not app.chat.mine_busy and app.chat.any_busy
-            app.chat.cancel_turn(item.view.run_id)  # the palette's "cancel one chosen turn"
+            await wait_for(pilot, lambda: app.chat.mine_busy, what="the phone's turn is mine")
+            await pilot.press("escape")
             await wait_for(pilot, lambda: item.view.status == "cancelled", what="cancelled")
             assert phone.turn(item.view.run_id).status == "cancelled"
+            assert item.view.cancelled_by.client_id == "alice"
+            assert item.view.cancelled_by.device == "laptop"
         finally:
             await phone.close()
 
@@ -221,7 +226,8 @@ async def test_disconnect_banner_and_resume(
 async def test_approve_a_tool_call_from_the_other_device(
     hub: HubEndpoint, agent: ScriptedAgent, channel: str
 ) -> None:
-    app = chat_app(hub, channel, client_id="bob", device="desktop", agent_url=agent.url)
+    """alice's laptop asks; her desktop approves (the owner's user, any of her devices)."""
+    app = chat_app(hub, channel, client_id="alice", device="desktop", agent_url=agent.url)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: ready(app))
         alice = await ClientSession.connect(
@@ -237,6 +243,13 @@ async def test_approve_a_tool_call_from_the_other_device(
             await wait_for(pilot, lambda: item.view.status == "complete", what="resumed, done")
             assert "Done: deleted 3 files." in item.rendered_text
             assert not app.chat.approval
+            (decision,) = item.view.decisions
+            assert decision.approved and (decision.by.client_id, decision.by.device) == (
+                "alice",
+                "desktop",
+            )
+            tool = item.query_one(".tool")
+            assert "approved by alice · desktop" in str(tool.title)
             assert alice.turn(item.view.run_id).status == "complete"
         finally:
             await alice.close()

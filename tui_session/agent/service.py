@@ -67,6 +67,7 @@ def parse_ids(text: str) -> set[str]:
 
 TOO_MANY_RUNS = 42910  # HTTP 429, an Ably-style code for "rate limit"
 PRESENCE_DEBOUNCE_S = 0.2
+HTTP_STATUS = {ErrorCode.INPUT_EVENT_NOT_FOUND: 404, ErrorCode.APPROVAL_NOT_ALLOWED: 403}
 
 TokenIssuer = Callable[[str], dict[str, Any]]  # clientId -> TokenDetails with an Ably JWT
 
@@ -118,6 +119,7 @@ class AgentService:
         self._presence_dirty: set[str] = set()
         self._presence_task: asyncio.Task[None] | None = None
         self.operators = parse_ids(settings.operators)
+        self.approvers = [a.strip() for a in settings.approvers.split(",") if a.strip()]
         self.token_client_ids = {
             c.strip() for c in settings.token_client_ids.split(",") if c.strip()
         }
@@ -224,7 +226,7 @@ class AgentService:
         except Refusal as refusal:
             return _error(refusal.status, int(refusal.code), refusal.message)
         except ProtocolError as exc:
-            status = 404 if exc.code == ErrorCode.INPUT_EVENT_NOT_FOUND else 400
+            status = HTTP_STATUS.get(exc.code, 400)
             return _error(status, int(exc.code), str(exc))
         if run.duplicate:  # this input already has a run (§7.12): answer with it
             return web.json_response(run.ids())
@@ -345,6 +347,7 @@ class AgentService:
                 self.realtime,
                 name,
                 operators=self.operators,
+                approvers=self.approvers,
                 rollup_window_s=self.settings.append_window_ms / 1000,
                 on_raw=watch.observe,
                 handover=watch.view,

@@ -4,6 +4,7 @@ Data flows channel -> `Decoder` -> `Tree` -> `View`; outgoing intent becomes `Pu
 `Append` / `Update` operations that the transport maps onto ably calls.
 """
 
+from .approvals import deciders_text, not_a_decider
 from .decoder import CodecDecoder, Decoded, Decoder
 from .encoder import (
     Append,
@@ -35,20 +36,19 @@ from .responses import (
     user_message_seed,
     user_text,
 )
-from .tree import InputNode, LogEntry, Node, RunNode, StepInfo, Tree
+from .tree import Decision, InputNode, LogEntry, Node, RunNode, StepInfo, Tree
 from .turns import (
     CancelFilter,
     CancelTarget,
-    DeviceOwnership,
     Ownership,
     SteerOutcome,
+    UserOwnership,
     active_turns,
     cancel_label,
     cancel_targets,
-    is_own,
     steer_outcome,
 )
-from .view import BranchSelection, View
+from .view import BranchMove, BranchSelection, View
 from .wire import (
     Action,
     ErrorCode,
@@ -74,13 +74,14 @@ def new_decoder() -> Decoder:
 __all__ = [
     "Action",
     "Append",
+    "BranchMove",
     "BranchSelection",
     "CancelFilter",
     "CancelTarget",
     "CodecDecoder",
+    "Decision",
     "Decoded",
     "Decoder",
-    "DeviceOwnership",
     "ErrorCode",
     "H",
     "InputHeaders",
@@ -109,17 +110,19 @@ __all__ = [
     "StreamStatus",
     "Tree",
     "Update",
+    "UserOwnership",
     "View",
     "active_turns",
     "approved_unexecuted_calls",
     "cancel",
     "cancel_label",
     "cancel_targets",
+    "deciders_text",
     "default_step_id",
     "input_publish",
     "invocation_body",
-    "is_own",
     "new_decoder",
+    "not_a_decider",
     "parse_invocation",
     "regenerate",
     "resolved_call_ids",

@@ -4,13 +4,15 @@
   codec-message-id index, and says whether the walk reached a root (or the budget) or stopped
   at a message that is not loaded yet (the agent then pages older history).
 - `context_messages` keeps only ancestor runs that completed, each with the prompt it
-  answered, appends the current run, and moves the run's unanswered steers to the end; given
-  the session's handover view, it applies what the model reads of a handover
-  (`handover_context.py`: operator notes, forged replies left out, accepted answers only).
+  answered, appends the current run, and moves the run's unanswered steers to the end (only
+  those from senders the agent accepts steers from, `steer_by`); given the session's handover
+  view, it applies what the model reads of a handover (`handover_context.py`: operator notes,
+  forged replies left out, accepted answers only).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +85,7 @@ def context_messages(
     regenerates: str | None = None,
     budget: int = DEFAULT_CONTEXT_BUDGET,
     handover: HandoverView | None = None,
+    steer_by: Callable[[str | None], bool] | None = None,
 ) -> list[dict[str, Any]]:
     """OpenAI messages for one model pass of run `run_id`, answering input `start`.
 
@@ -108,12 +111,14 @@ def context_messages(
     if current is None:
         return keep_accepted(messages, handover)
     answered = current.steer_ids
+    senders = {e.codec_message_id: e.client_id for e in current.log if e.role == Role.USER}
     pending: list[dict[str, Any]] = []
     for cmid, message in current.messages():
         if cmid == regenerates:
             break
         if message.get("role") == Role.USER and cmid not in answered:
-            pending.append(message)
+            if steer_by is None or steer_by(senders.get(cmid)):
+                pending.append(message)  # a steer someone not accepted sent is left out
         else:
             messages.append(message)
     return keep_accepted(messages + pending, handover)

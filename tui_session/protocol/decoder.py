@@ -50,6 +50,9 @@ class Decoded:
     timestamp: int | None = None
     stream_status: StreamStatus | None = None
     first_contact: bool = False
+    # the application headers (`extras.headers`): never read by the protocol itself, except
+    # the project's own extensions the tree keeps (protocol/approvals.py)
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def streamed(self) -> bool:
@@ -245,4 +248,12 @@ def _decoded(
         if stream
         else None,
         first_contact=first_contact,
+        headers=_app_headers(message.get("extras")),
     )
+
+
+def _app_headers(extras: Any) -> dict[str, str]:
+    headers = extras.get("headers") if isinstance(extras, Mapping) else None
+    if not isinstance(headers, Mapping):
+        return {}
+    return {str(k): v for k, v in headers.items() if isinstance(v, str)}

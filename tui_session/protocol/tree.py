@@ -9,6 +9,8 @@
   the canonical attempt of each step (the latest `ai-step-start` per `step-id`).
 - Visibility walks parent links; which sibling of a group shows is the caller's choice
   (`view.View`), so several views can share one tree.
+- A tool approval decision folds only when its publisher may decide (approvals.py): the
+  deciders the newest suspend before it names.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .approvals import APPROVERS_HEADER, Approvers, may_decide, parse_approvers
 from .decoder import CodecEvent, Decoded
 from .projection import MessageProjection
 from .wire import (
@@ -55,6 +58,8 @@ class LogEntry:
     step_id: str | None = None
     step_start_serial: str | None = None
     steer_ids: list[str] = field(default_factory=list)
+    client_id: str | None = None  # the hub-verified publisher
+    kind: str | None = None  # the codec kind of an input (a prompt, a decision, ...)
 
 
 @dataclass
@@ -150,6 +155,8 @@ def _entry_from(decoded: Decoded) -> LogEntry:
         step_id=t.get(H.STEP_ID),
         step_start_serial=t.get(H.STEP_START_SERIAL),
         steer_ids=parse_steer_ids(t.get(H.STEER_CODEC_MESSAGE_IDS)),
+        client_id=decoded.client_id,
+        kind=decoded.codec.get(C.KIND),
     )
 
 
@@ -225,6 +232,18 @@ class RunError:
     message: str
 
 
+@dataclass(frozen=True)
+class Decision:
+    """A tool approval response on a run: who answered which call, and whether it counts
+    (its publisher may decide, approvals.py)."""
+
+    serial: str
+    client_id: str | None
+    call_id: str
+    approved: bool
+    counted: bool
+
+
 @dataclass
 class RunNode(Node):
     """One run (a turn): lifecycle, steps, and the projection of its outputs and inputs."""
@@ -240,6 +259,7 @@ class RunNode(Node):
     lifecycle: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     steps: dict[str, StepInfo] = field(default_factory=dict)
     trigger_input_ids: set[str] = field(default_factory=set)  # from start and resumes
+    approvers: dict[str, Approvers] = field(default_factory=dict)  # by suspend serial
     _parent_hints: dict[str, str] = field(default_factory=dict)  # output serial -> parent
 
     @property
@@ -270,6 +290,10 @@ class RunNode(Node):
             self.trigger_input_ids.add(t[H.INPUT_CODEC_MESSAGE_ID])
         if decoded.name == Name.RUN_END:
             self.end_serial = min(self.end_serial or decoded.serial, decoded.serial)
+        if decoded.name == Name.RUN_SUSPEND:
+            self.approvers[decoded.serial] = parse_approvers(decoded.headers.get(APPROVERS_HEADER))
+            if any(e.kind == Kind.TOOL_APPROVAL_RESPONSE for e in self.log):
+                self.refold()  # decisions folded before this suspend was known
         return True
 
     def _ordered_lifecycle(self, *names: str) -> list[tuple[str, dict[str, str]]]:
@@ -334,7 +358,10 @@ class RunNode(Node):
         return previous is not None and info.canonical is not previous
 
     def _folds(self, entry: LogEntry) -> bool:
-        """Output of a non-canonical step attempt is not folded."""
+        """Output of a non-canonical step attempt is not folded, nor a decision by someone
+        who may not decide."""
+        if entry.kind == Kind.TOOL_APPROVAL_RESPONSE:
+            return self.may_decide(entry.client_id, entry.serial)
         if not entry.step_id or not entry.step_start_serial:
             return True
         info = self.steps.get(entry.step_id)
@@ -361,6 +388,41 @@ class RunNode(Node):
         # the earliest output belongs to the opening invocation; later continuation outputs
         # name the run's own message, which the tree never treats as the run's parent
         return self._parent_hints[min(self._parent_hints)] if self._parent_hints else None
+
+    # --- approvals (approvals.py) ------------------------------------------------------------
+
+    def deciders(self, before: str | None = None) -> Approvers:
+        """Who may decide, as named by the newest suspend (before `before`, if given)."""
+        serials = [s for s in self.approvers if before is None or s < before]
+        return self.approvers[max(serials)] if serials else None
+
+    def may_decide(self, client_id: str | None, before: str | None = None) -> bool:
+        return may_decide(self.deciders(before), client_id)
+
+    def decisions(self) -> list[Decision]:
+        """Every approval response on this run, in serial order, counted or not."""
+        out = []
+        for entry in self.log:
+            if entry.kind != Kind.TOOL_APPROVAL_RESPONSE:
+                continue
+            counted = self.may_decide(entry.client_id, entry.serial)
+            for event in entry.events:
+                out.append(
+                    Decision(
+                        entry.serial,
+                        entry.client_id,
+                        str(event.get("call_id")),
+                        bool(event.get("approved")),
+                        counted,
+                    )
+                )
+        return out
+
+    @property
+    def owner(self) -> str | None:
+        """The run's verified owner: the hub-verified publisher of its opening input, as the
+        agent stamped it (`input-client-id` of `ai-run-start`), else `run-client-id`."""
+        return self.input_client_id or self.client_id
 
     # --- read-model ------------------------------------------------------------------------
 
@@ -392,6 +454,9 @@ class Tree:
         self.nodes: dict[str, Node] = {}
         self.index: dict[str, str] = {}  # codec-message-id -> node key
         self.superseded: set[str] = set()
+        # regenerate signals (they make no node): carrier cmid -> (serial, publisher)
+        self.regenerates: dict[str, tuple[str, str | None]] = {}
+        self._triggered: dict[str, set[str]] = {}  # input cmid -> keys of runs it started
         self._seq = itertools.count()
 
     # --- folding ---------------------------------------------------------------------------
@@ -406,8 +471,11 @@ class Tree:
         run_id = t.get(H.RUN_ID)
         if run_id:
             return self._apply_to_run(run_id, decoded)
-        if decoded.name == Name.INPUT and decoded.codec.get(C.KIND) == Kind.USER_MESSAGE:
+        kind = decoded.codec.get(C.KIND)
+        if decoded.name == Name.INPUT and kind == Kind.USER_MESSAGE:
             return self._apply_to_input(decoded)
+        if decoded.name == Name.INPUT and kind == Kind.REGENERATE and t.get(H.CODEC_MESSAGE_ID):
+            self.regenerates.setdefault(t[H.CODEC_MESSAGE_ID], (decoded.serial, decoded.client_id))
         return None  # a regenerate signal, or nothing the tree keeps
 
     def _apply_to_input(self, decoded: Decoded) -> Node | None:
@@ -433,7 +501,11 @@ class Tree:
         if node.first_serial is None or decoded.serial < node.first_serial:
             node.first_serial = decoded.serial
         if decoded.name in (Name.RUN_START, Name.RUN_RESUME, Name.RUN_SUSPEND, Name.RUN_END):
-            return node if node.absorb_lifecycle(decoded) else None
+            if not node.absorb_lifecycle(decoded):
+                return None
+            for input_id in node.trigger_input_ids:
+                self._triggered.setdefault(input_id, set()).add(node.key)
+            return node
         if decoded.name in (Name.STEP_START, Name.STEP_END):
             if decoded.serial in node.lifecycle:
                 return None
@@ -492,7 +564,8 @@ class Tree:
 
     def runs_for_input(self, input_cmid: str) -> list[RunNode]:
         """Correlate a send with its run: start/resume whose input id is the send's (§3.4)."""
-        return [r for r in self.runs() if input_cmid in r.trigger_input_ids]
+        runs = [self.nodes[k] for k in self._triggered.get(input_cmid, ())]
+        return sorted((r for r in runs if isinstance(r, RunNode)), key=Node.sort_key)
 
     def ordered(self) -> list[Node]:
         return sorted(self.nodes.values(), key=Node.sort_key)

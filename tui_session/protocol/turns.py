@@ -1,11 +1,11 @@
-"""The project's turn vocabulary on the tree (docs/wire.md §6): own and observer turns (the
-ownership rule), the active-turns map, cancel filters, steer outcomes and cancel labels. Pure
-functions of the tree plus what this device remembers (its clientId and the input ids it
-published)."""
+"""The project's turn vocabulary on the tree (docs/protocol.md, "Mine = my user's"; docs/wire.md
+§6): own and observer turns (the ownership rule), the active-turns map, cancel filters, steer
+outcomes and cancel labels. Pure functions of the tree plus what this device remembers (its
+clientId and the input ids it published)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Container
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -13,12 +13,6 @@ from .tree import InputNode, RunNode, Tree
 from .wire import RunStatus
 
 TurnState = Literal["active", "waiting", "pending"]
-
-
-def is_own(run: RunNode, client_id: str, own_input_ids: Container[str]) -> bool:
-    """Own: started for this clientId by an input this device published. A continuation by
-    this device does not make someone else's run own (ownership is keyed by the start)."""
-    return run.client_id == client_id and run.input_codec_message_id in own_input_ids
 
 
 class Ownership(Protocol):
@@ -38,18 +32,19 @@ class Ownership(Protocol):
 
 
 @dataclass(frozen=True)
-class DeviceOwnership:
-    """Mine = this device's: a run started for my clientId by an input this device published
-    (`is_own`), a prompt this device published. The same user's other devices are observers."""
+class UserOwnership:
+    """Mine = my user's, on any of my devices: a run whose verified owner (`RunNode.owner`,
+    the hub-verified publisher of its opening input) is my clientId, a prompt whose
+    hub-verified publisher is my clientId. Which device a turn came from is a label
+    (client_wire's device header), not a rule: the hub verifies clientIds, not devices."""
 
     client_id: str
-    own_input_ids: Container[str]
 
     def run(self, run: RunNode) -> bool:
-        return is_own(run, self.client_id, self.own_input_ids)
+        return run.owner == self.client_id
 
     def prompt(self, node: InputNode) -> bool:
-        return node.key in self.own_input_ids
+        return node.client_id == self.client_id
 
 
 def active_turns(

@@ -13,6 +13,10 @@ Project behaviour beyond 0.8.0, all wire-compatible:
 - cancels published before the agent attached are found while paging and honoured (§7.3);
 - after a re-attach without RESUMED the gap is read and routed as if live (§7.13);
 - the default cancel policy allows the run's verified owner and configured operators (§7.9);
+  the same policy decides whose steers a run takes (anyone else's are ignored and logged);
+- a suspend names who may approve or deny (the owner and `approvers`, protocol/approvals.py),
+  and a continuation by anyone else is refused with 40380, nothing published;
+- a run ended by a cancel names the canceller as its end's `input-client-id`;
 - a cancel of a run this session suspended ends it `cancelled` (§7.6);
 - every message of a run carries the owner's `run-client-id` (§7.8);
 - a failing source closes its streams `cancelled` and fails its step (§7.1);
@@ -48,6 +52,7 @@ from tui_session.protocol import (
     Tree,
     parse_invocation,
 )
+from tui_session.protocol.approvals import not_a_decider
 from tui_session.protocol.context import DEFAULT_CONTEXT_BUDGET, ancestor_chain
 from tui_session.protocol.handover_fold import HandoverView
 
@@ -96,6 +101,7 @@ class AgentSession:
         *,
         codec: type = ResponsesCodec,
         operators: Collection[str] | Callable[[str], bool] = (),
+        approvers: Collection[str] = (),
         cancel_policy: CancelHook | None = None,
         page_size: int = 100,
         rollup_window_s: float = DEFAULT_ROLLUP_S,
@@ -108,6 +114,8 @@ class AgentSession:
         self.decoder = Decoder(codec())
         self.tree = Tree()
         self.cancel_policy = cancel_policy or owner_or_operator(operators)
+        self._is_operator = operators if callable(operators) else frozenset(operators).__contains__
+        self.approvers = tuple(approvers)
         self.rollup_window_s = rollup_window_s
         self.context_budget = context_budget
         self.follower = ChannelFollower(
@@ -265,6 +273,7 @@ class AgentSession:
         trigger = await self._locate(event_id, trigger_deadline_s)
         if check_trigger is not None:
             check_trigger(trigger)
+        self._check_decider(trigger)
         known = self._by_trigger.get(trigger.serial)
         if known is not None:
             return self._duplicate(trigger, known.run_id, known.invocation_id)
@@ -302,6 +311,24 @@ class AgentSession:
             ErrorCode.INPUT_EVENT_NOT_FOUND,
             f"unable to locate input event {event_id}; not found within {deadline_s:g} s",
         )
+
+    def _check_decider(self, trigger: Trigger) -> None:
+        """A tool decision counts only from someone its run's suspend names (approvals.py):
+        anyone else's is refused (40380) before anything is built, even for a run resumed
+        meanwhile by someone who may."""
+        if trigger.kind != Kind.TOOL_APPROVAL_RESPONSE or not trigger.run_id:
+            return
+        node = self.tree.run(trigger.run_id)
+        if node is None or node.may_decide(trigger.client_id, trigger.serial):
+            return
+        deciders = node.deciders(trigger.serial)
+        log.warning(
+            "refused a decision on run %s from %r (deciders %r)",
+            trigger.run_id,
+            trigger.client_id,
+            deciders,
+        )
+        raise ProtocolError(ErrorCode.APPROVAL_NOT_ALLOWED, not_a_decider(deciders))
 
     def _chain_start(self, trigger: Trigger) -> str | None:
         """The input the run answers, where the model's context walk begins."""
@@ -429,6 +456,18 @@ class AgentSession:
         """`run` published its suspend: a cancel of it now ends it (§7.6)."""
         self._suspended[run.run_id] = run
 
+    def may_steer(self, client_id: str | None, run: Run) -> bool:
+        """Steers count from the run's verified owner (any of their devices) or an operator."""
+        if not client_id:
+            return False
+        return client_id == run.owner_verified or bool(self._is_operator(client_id))
+
+    def deciders(self, run: Run) -> list[str]:
+        """Who may approve or deny `run`'s tool calls: its verified owner (the user, on any
+        of their devices), then the configured approvers (protocol/approvals.py)."""
+        owner = run.owner_verified or run.owner
+        return [owner, *self.approvers] if owner else list(self.approvers)
+
     async def honour_early_cancels(self, run: Run) -> None:
         """At the run's start: cancels that targeted it before it existed (§7.3)."""
         for cancel in self._early_cancels(run):
@@ -529,7 +568,7 @@ class AgentSession:
             return
         if await self._authorise(cancel, run):
             log.info("cancel of run %s by %r accepted", run.run_id, cancel.client_id)
-            run.mark_cancelled()
+            run.mark_cancelled(cancel.client_id)
 
     async def _cancel_suspended(self, cancel: Decoded, run: Run) -> None:
         """§7.6: end a run this session suspended, as its owner, by the canceller."""
@@ -550,8 +589,20 @@ class AgentSession:
     # --- steers (§4.6) -----------------------------------------------------------------------
 
     def _route_steer(self, steer: Decoded) -> None:
+        """A steer reaches its run from the run's owner (any of their devices) or an
+        operator; anyone else's stays on the channel, unanswered, and is logged."""
         run = self._runs.get(steer.transport.get(H.RUN_ID, ""))
-        if run is None or not run.add_steer(steer):
+        if run is None:
+            return
+        if not self.may_steer(steer.client_id, run):
+            log.warning(
+                "ignored a steer of run %s from %r (owner %r)",
+                run.run_id,
+                steer.client_id,
+                run.owner_verified,
+            )
+            return
+        if not run.add_steer(steer):
             return
         if run.on_steer is not None:
             try:

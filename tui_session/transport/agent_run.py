@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from tui_session.protocol import (
@@ -29,6 +29,7 @@ from tui_session.protocol import (
     Tree,
     default_step_id,
 )
+from tui_session.protocol.approvals import with_approvers
 from tui_session.protocol.context import context_input, context_messages
 from tui_session.protocol.handover_fold import HandoverView
 from tui_session.protocol.responses import normalise_event, unsupported_event
@@ -62,6 +63,14 @@ class RunHost(Protocol):
 
     def run_suspended(self, run: Run) -> None:
         """The run's suspend is published: a cancel of it now ends it."""
+        ...
+
+    def deciders(self, run: Run) -> list[str]:
+        """Who may approve or deny the run's tool calls, named on its suspend."""
+        ...
+
+    def may_steer(self, client_id: str | None, run: Run) -> bool:
+        """Whether a steer from `client_id` counts for the run."""
         ...
 
     async def wait_for_tree(self, predicate: Callable[[], bool], timeout: float) -> bool:
@@ -188,6 +197,7 @@ class Run:
         self.duplicate = duplicate
         self.abort = asyncio.Event()
         self.cancelled = False
+        self.cancelled_by: str | None = None  # the verified sender of the honoured cancel
         self.status = "created"
         self.error: BaseException | None = None  # the last pipe failure
         self.steps: list[RunStep] = []
@@ -257,7 +267,8 @@ class Run:
                 return
             self._closed = True
             self.session.run_closed(self)
-            await self._lifecycle(self.headers.run_suspend())
+            op = with_approvers(self.headers.run_suspend(), self.session.deciders(self))
+            await self._lifecycle(op)
             self.status = "suspended"
             self.session.run_suspended(self)
 
@@ -298,14 +309,20 @@ class Run:
                 if self._open_step is not None:
                     with suppress(Exception):
                         await self._open_step.end(_STEP_REASON[reason])
-                op = self.headers.run_end(reason, error_code, error_message)
+                headers = self.headers
+                if reason == RunReason.CANCELLED and self.cancelled_by:
+                    # the end names whose cancel it was (the canceller's verified clientId)
+                    headers = replace(headers, input_client_id=self.cancelled_by)
+                op = headers.run_end(reason, error_code, error_message)
                 await self._lifecycle(op)
             finally:
                 self.status = str(reason)
 
-    def mark_cancelled(self) -> None:
+    def mark_cancelled(self, by: str | None = None) -> None:
         """Stop the run: a pipe in flight ends at its next event (the session calls this for
-        an authorised cancel)."""
+        an authorised cancel, naming its sender)."""
+        if not self.cancelled:
+            self.cancelled_by = by
         self.cancelled = True
         self.abort.set()
 
@@ -328,8 +345,11 @@ class Run:
         if node is None:
             return
         answered = node.steer_ids
+        senders = {e.codec_message_id: e.client_id for e in node.log if e.role == Role.USER}
         for cmid, message in node.messages():
             if message.get("role") == Role.USER and cmid not in answered:
+                if not self.session.may_steer(senders.get(cmid), self):
+                    continue
                 if cmid not in self._known_steers:
                     self._known_steers.add(cmid)
                     self._pending_steers.append(cmid)
@@ -362,6 +382,7 @@ class Run:
             "regenerates": self.headers.msg_regenerate,
             "budget": self.session.context_budget,
             "handover": self.session.handover_view(),
+            "steer_by": lambda client_id: self.session.may_steer(client_id, self),
         }
 
     async def _await_echoes(self) -> None:

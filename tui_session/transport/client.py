@@ -34,6 +34,7 @@ from tui_session.protocol import (
     RunNode,
     cancel,
     invocation_body,
+    not_a_decider,
     regenerate,
     tool_approval_response,
     tool_result,
@@ -397,8 +398,9 @@ class ClientSession:
             parent=parent,
             fork_of=fork_of,
         )
-        app_headers = {**(headers or {}), DEVICE_HEADER: self.device}
-        ops = [with_app_headers(op, app_headers) for op in user_text(wire_headers, text)]
+        ops = user_text(wire_headers, text)
+        if headers:  # application headers of the caller's (an operator's reply, ...)
+            ops = [with_app_headers(op, dict(headers)) for op in ops]
         ensure_fits(self.realtime, ops, text)
         self._apply(self.state.add_prompt(handle, text, parent=parent, fork_of=fork_of))
         try:
@@ -445,8 +447,13 @@ class ClientSession:
         *,
         invoke: bool = True,
     ) -> RunHandle:
-        """Answer a tool approval request on the assistant message, then POST (§3.7)."""
+        """Answer a tool approval request on the assistant message, then POST (§3.7).
+        Refused here, publishing nothing, when the run's agent named deciders and this
+        client is not one of them (protocol/approvals.py; the agent refuses it too)."""
         self._check_open("approve")
+        run = self.state.tree.run(run_id)
+        if run is not None and not run.may_decide(self.client_id):
+            raise ProtocolError(ErrorCode.APPROVAL_NOT_ALLOWED, not_a_decider(run.deciders()))
         handle, headers = self._continuation(run_id, assistant_cmid)
         op = tool_approval_response(headers, call_id, approved, reason)
         return await self._publish_wire_only(handle, op, invoke)
@@ -646,6 +653,8 @@ class ClientSession:
     # --- publishing --------------------------------------------------------------------------
 
     async def _publish(self, ops: list[Publish]) -> list[str | None]:
+        """Every publish of this client names its device (client_wire), for attribution."""
+        ops = [with_app_headers(op, {DEVICE_HEADER: self.device}) for op in ops]
         try:
             result = await self._channel.publish([outbound(op) for op in ops])
         except Exception as err:
@@ -703,6 +712,10 @@ class ClientSession:
 
     def has_older(self) -> bool:
         return self.read.has_older()
+
+    def browsing(self) -> BranchSelection | None:
+        """The older branch this device deliberately shows (F4), if it does."""
+        return self.read.browsing()
 
     def branch_selection(self, cmid: str) -> BranchSelection | None:
         return self.read.branch_selection(cmid)

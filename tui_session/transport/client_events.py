@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
+from .client_model import Who
 from .presence import Member
 
 
@@ -80,6 +82,18 @@ class BranchChanged:
 
 
 @dataclass(frozen=True)
+class BranchFollowed:
+    """Another device's move (an edit, a regenerate, or a prompt sent on another branch)
+    moved this view to its branch (protocol/view.py): who, and where it shows now."""
+
+    cmid: str  # the move: the prompt's id, or the regenerated run's id
+    kind: Literal["edited", "regenerated", "sent"]
+    by: Who
+    index: int  # the branch now shown in the topmost group that changed, from 0
+    count: int
+
+
+@dataclass(frozen=True)
 class SteerResolved:
     """A steer's outcome: "consumed", "not consumed" or "unknown" (timed out)."""
 
@@ -136,6 +150,7 @@ ClientEvent = (
     | TurnEnded
     | ActiveTurnsChanged
     | BranchChanged
+    | BranchFollowed
     | SteerResolved
     | PresenceChanged
     | ConnectionChanged
@@ -146,6 +161,7 @@ ClientEvent = (
 __all__ = [
     "ActiveTurnsChanged",
     "BranchChanged",
+    "BranchFollowed",
     "ClientEvent",
     "ConnectionChanged",
     "HistoryLoaded",

@@ -25,6 +25,25 @@ SteerState = Literal["pending", "consumed", "not consumed", "unknown"]
 
 
 @dataclass(frozen=True)
+class Who:
+    """Who did something: the hub-verified clientId, and the device its publisher named
+    (client_wire's device header; None when it named none, e.g. an npm SDK client)."""
+
+    client_id: str | None
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class DecisionView:
+    """The decision that counts for a tool call (approvals: the newest by someone who may
+    decide)."""
+
+    call_id: str
+    approved: bool
+    by: Who
+
+
+@dataclass(frozen=True)
 class MessageView:
     """One `OpenAIMessage` (`{role, items, toolCallStates?}`) with its codec-message-id."""
 
@@ -72,6 +91,7 @@ class SteerView:
     text: str
     state: SteerState
     run_terminal_reason: str | None = None
+    by: Who | None = None  # who steered
 
 
 @dataclass(frozen=True)
@@ -91,6 +111,7 @@ class PromptView:
     parent_not_loaded: bool = False
     device: str | None = None  # the author's device, when its publisher said (client_wire)
     handled_by: str | None = None  # the operator in control who answers it (docs/handover.md)
+    this_device: bool = False  # published by this very device (own is per user)
 
     kind: Literal["prompt"] = "prompt"
 
@@ -126,6 +147,12 @@ class TurnView:
     parent_not_loaded: bool = False
     trimmed: bool = False  # older messages of this run are outside the window
     operator: str | None = None  # an operator's reply (verified or unconfirmed), docs/handover.md
+    device: str | None = None  # the device its opening input came from (a prompt, a regenerate)
+    this_device: bool = False  # opened by this very device (own is per user)
+    cancelled_by: Who | None = None  # whose cancel ended it (status cancelled)
+    deciders: tuple[str, ...] | None = None  # who may approve or deny (None: anyone)
+    can_decide: bool = True  # this client may approve or deny its pending calls
+    decisions: tuple[DecisionView, ...] = ()  # the decisions that count, per call
 
     kind: Literal["turn"] = "turn"
 

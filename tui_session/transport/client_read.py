@@ -1,6 +1,6 @@
 """The read model of a `ClientState`: the snapshots a UI renders (docs/wire.md §3.10, §6,
-§7.10, §7.14). Built on demand from the tree plus what this device remembers; nothing here
-changes the state or does I/O."""
+§7.10, §7.14), with who did what (user · device) on each. Built on demand from the tree plus
+what this device remembers; nothing here changes the state or does I/O."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import Any
 
 from tui_session.protocol import (
     BranchSelection,
+    H,
     InputNode,
+    Name,
     Node,
     RunNode,
     RunStatus,
@@ -19,10 +21,12 @@ from tui_session.protocol import (
 from tui_session.protocol.wire import TERMINAL_RUN_STATUSES
 
 from .client_model import (
+    DecisionView,
     PromptView,
     SteerView,
     StepView,
     TurnView,
+    Who,
     message_views,
     pending_approvals,
     turn_label,
@@ -102,6 +106,11 @@ class ReadModel:
     def has_older(self) -> bool:
         return self.state.window.has_older()
 
+    def browsing(self) -> BranchSelection | None:
+        """While this device deliberately shows an older branch (F4): that branch; its next
+        prompt goes there (protocol/view.py)."""
+        return self.state.view.browsing()
+
     def branch_selection(self, cmid: str) -> BranchSelection | None:
         return self.state.view.branch_selection(cmid)
 
@@ -145,6 +154,7 @@ class ReadModel:
         state = self.state
         send = state.handle(node.key)
         own = state.ownership.prompt(node)
+        this_device = node.key in state.owned
         if send is not None:
             status = send.prompt_status
         else:
@@ -161,7 +171,8 @@ class ReadModel:
             cancel_requested=bool(send and send.cancel_requested),
             branch=branch,
             parent_not_loaded=state.tree.parent_not_loaded(node),
-            device=state.devices.get(node.key) or (state.device if own else None),
+            device=state.devices.get(node.key) or (state.device if this_device else None),
+            this_device=this_device,
             handled_by=send.handled_by if send else None,
         )
 
@@ -184,9 +195,10 @@ class ReadModel:
             StepView(s.step_id, s.status, s.attempt_count, s.step_client_id)
             for s in sorted(run.steps.values(), key=_first_attempt)
         )
+        trigger = run.input_codec_message_id or ""
         return TurnView(
             run_id=run.run_id,
-            client_id=run.client_id,
+            client_id=run.owner,
             own=state.ownership.run(run),
             status=status,
             label=turn_label(status, cancel_label=clabel, stalled=stalled, interrupted=interrupted),
@@ -208,10 +220,36 @@ class ReadModel:
             parent_not_loaded=state.tree.parent_not_loaded(run),
             trimmed=trimmed,
             operator=state.handover.operator_of(run.run_id),
+            device=state.devices.get(trigger),
+            this_device=trigger in state.owned,
+            cancelled_by=self._cancelled_by(run) if run.status == RunStatus.CANCELLED else None,
+            deciders=run.deciders(),
+            can_decide=run.may_decide(state.client_id),
+            decisions=self._decisions(run),
         )
+
+    def _cancelled_by(self, run: RunNode) -> Who | None:
+        """Whose cancel ended the run: of the cancels that named it, the first by the client
+        its end names (`input-client-id`: our agent names the canceller), else the first."""
+        cancels = self.state.cancels
+        seen = {*cancels.get(run.run_id, ()), *cancels.get(run.input_codec_message_id or "", ())}
+        named = [c.by for c in sorted(seen, key=lambda c: c.serial)]
+        ends = [t for n, t in run.lifecycle.values() if n == Name.RUN_END]
+        ended_by = ends[0].get(H.INPUT_CLIENT_ID) if ends else None
+        return next((w for w in named if w.client_id == ended_by), named[0] if named else None)
+
+    def _decisions(self, run: RunNode) -> tuple[DecisionView, ...]:
+        """Per tool call, the newest decision that counts, with who made it."""
+        newest: dict[str, DecisionView] = {}
+        for d in run.decisions():
+            if d.counted:
+                by = Who(d.client_id, self.state.decision_devices.get(d.serial))
+                newest[d.call_id] = DecisionView(d.call_id, d.approved, by)
+        return tuple(newest.values())
 
     def _steer_views(self, run: RunNode) -> tuple[SteerView, ...]:
         out = []
+        senders = {e.codec_message_id: e.client_id for e in run.log if e.role == "user"}
         for cmid, message in run.messages():
             if message.get("role") != "user":
                 continue
@@ -231,5 +269,6 @@ class ReadModel:
                 for item in message.get("items", [])
                 for p in item.get("content", [])
             )
-            out.append(SteerView(cmid, run.run_id, text, state, reason))  # type: ignore[arg-type]
+            by = Who(senders.get(cmid), self.state.devices.get(cmid))
+            out.append(SteerView(cmid, run.run_id, text, state, reason, by))  # type: ignore[arg-type]
         return tuple(out)

@@ -15,8 +15,13 @@ touches asyncio or reads a clock: time comes in as `now`; the persistence of own
 whatever set-like object the caller passes as `owned`.
 
 Two rules live in exactly one object each, so a change of either is one swap:
-- whose turn is mine: `self.ownership` (`protocol.turns.DeviceOwnership`: this device's);
-- which branch this device shows: `self.view` (`protocol.view.View`).
+- whose turn is mine: `self.ownership` (`protocol.turns.UserOwnership`: my user's, on any of
+  my devices);
+- which branch this device shows: `self.view` (`protocol.view.View`: every device follows
+  the newest move; a move made elsewhere is reported as `BranchFollowed`).
+
+It also remembers who did what, for attribution: the device each client publish named
+(client_wire's header), and the cancels seen, with their senders.
 """
 
 from __future__ import annotations
@@ -26,18 +31,21 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tui_session.protocol import (
+    BranchMove,
     CancelFilter,
     CancelTarget,
-    DeviceOwnership,
+    Decoded,
     ErrorCode,
     H,
     InputNode,
+    Kind,
     Name,
     Ownership,
     ProtocolError,
     RunNode,
     RunStatus,
     Tree,
+    UserOwnership,
     View,
     active_turns,
     cancel_targets,
@@ -51,6 +59,7 @@ from tui_session.protocol.wire import RUN_LIFECYCLE
 from .client_events import (
     ActiveTurnsChanged,
     BranchChanged,
+    BranchFollowed,
     ClientEvent,
     PromptAdded,
     PromptRemoved,
@@ -62,6 +71,7 @@ from .client_events import (
     WireMessage,
 )
 from .client_handover import AgentInfo, HandoverFolded, HandoverTracker
+from .client_model import Who
 from .client_records import Send, Steer
 from .client_wire import DEVICE_HEADER, app_header, tiers
 
@@ -102,6 +112,16 @@ Effect = SendStarted | SendEnded | SteerSettled | ResendCancel | HandoverFolded
 Change = ClientEvent | Effect
 
 
+@dataclass(frozen=True)
+class CancelSeen:
+    """An `ai-cancel` on the channel: who asked, and what it named."""
+
+    serial: str
+    by: Who
+    run_id: str | None
+    input_id: str | None
+
+
 class OwnedIds(Protocol):
     """The input ids this device published: a set, or `owned_inputs.OwnedInputs` (a file)."""
 
@@ -132,7 +152,7 @@ class ClientState:
         self.view = view(self.tree)
         self.window = Window(self.view)
         self.owned: OwnedIds = owned if owned is not None else set()
-        self.ownership: Ownership = ownership or DeviceOwnership(client_id, self.owned)
+        self.ownership: Ownership = ownership or UserOwnership(client_id)
         self.stall_after = stall_after
         self.started_at = now  # a run with no wire activity yet counts from here
         self.sends: dict[str, Send] = {}  # by input event id
@@ -140,7 +160,9 @@ class ClientState:
         self.steers: dict[str, Steer] = {}  # by steer codec-message-id
         self.cancel_requested: set[str] = set()  # run ids this device asked to cancel
         self.cancel_pending: set[str] = set()  # own input ids cancelled before their start
-        self.devices: dict[str, str] = {}  # prompt cmid -> its author's device (client_wire)
+        self.devices: dict[str, str] = {}  # input cmid (prompt, regenerate, steer) -> device
+        self.decision_devices: dict[str, str] = {}  # approval response serial -> device
+        self.cancels: dict[str, list[CancelSeen]] = {}  # by the run id or input id it names
         self.stalled: set[str] = set()
         self.active: dict[str, dict[str, str]] = {}
         self._activity: dict[str, float] = {}  # run id -> `now` of its last wire message
@@ -173,6 +195,7 @@ class ClientState:
         decoded = self.decoder.decode(message)
         if decoded is None:
             return out
+        self._note_sender(decoded, app_header(message, DEVICE_HEADER))
         run_id = decoded.transport.get(H.RUN_ID)
         if run_id and decoded.name != Name.CANCEL:
             self._activity[run_id] = now
@@ -183,24 +206,56 @@ class ClientState:
         node = self.tree.apply(decoded)
         if node is None:
             return out
-        if not existed:
-            self.view.arrived(node, live=source == "live")
+        move = None if existed else self.view.arrived(node, live=source == "live")
         if isinstance(node, InputNode):
-            device = app_header(message, DEVICE_HEADER)
-            if device and node.key not in self.devices:
-                self.devices[node.key] = device
             out.append(PromptUpdated(node.key) if existed else PromptAdded(node.key))
-            return out
+            return out + self._followed(move)
         if not isinstance(node, RunNode):
             return out
         if not existed:
             out.append(TurnAdded(node.run_id))
+            out += self._followed(move)
         self.stalled.discard(node.run_id)
         out.append(TurnUpdated(node.run_id))
         if decoded.name in RUN_LIFECYCLE:
             out += self._lifecycle(node, decoded.name, decoded.serial, decoded.transport)
         out += self._settle_steers(node)
         return out
+
+    def _note_sender(self, decoded: Decoded, device: str | None) -> None:
+        """Who published a client input or cancel, for attribution (client_wire's device)."""
+        t = decoded.transport
+        if decoded.name == Name.CANCEL:
+            run_id, input_id = t.get(H.RUN_ID), t.get(H.INPUT_CODEC_MESSAGE_ID)
+            seen = CancelSeen(decoded.serial, Who(decoded.client_id, device), run_id, input_id)
+            for key in (run_id, input_id):
+                if key:
+                    self.cancels.setdefault(key, []).append(seen)
+        elif decoded.name == Name.INPUT and device:
+            if decoded.codec.get("kind") == Kind.TOOL_APPROVAL_RESPONSE:
+                self.decision_devices[decoded.serial] = device  # its cmid is the assistant's
+            else:
+                self.devices.setdefault(t.get(H.CODEC_MESSAGE_ID, ""), device)
+
+    def _followed(self, move: BranchMove | None) -> list[Change]:
+        """Another device's move that moved this view: say who (an own move says nothing)."""
+        if move is None:
+            return []
+        node = move.node
+        if isinstance(node, InputNode):
+            cmid, by = node.key, node.client_id
+            kind = "edited" if node.fork_of else "sent"
+        else:
+            assert isinstance(node, RunNode)
+            cmid = node.input_codec_message_id or node.key
+            by = (self.tree.regenerates.get(cmid) or (None, node.input_client_id))[1]
+            kind = "regenerated"
+        if cmid in self.owned:
+            return []
+        selection = move.selection
+        who = Who(by, self.devices.get(cmid))
+        count = len(selection.siblings)
+        return [BranchFollowed(node.key, kind, who, selection.index, count)]  # type: ignore[arg-type]
 
     def fold_page(
         self, messages: list[dict[str, Any]], source: str = "history", now: float = 0.0
@@ -348,9 +403,9 @@ class ClientState:
         self.tree.add_optimistic(
             cmid, seed, parent=parent, fork_of=fork_of, client_id=self.client_id
         )
+        self.view.remember()  # the newest move now: this view shows it at once
         out: list[Change] = [PromptAdded(cmid)]
         if fork_of:
-            self.view.follow(cmid)
             out.append(BranchChanged(cmid))
         return out
 
@@ -358,13 +413,13 @@ class ClientState:
         """The publish of an own prompt failed: it goes (§3.2)."""
         self.tree.remove_optimistic(send.input_codec_message_id)
         self.unregister(send)
+        self.view.remember()
         return [PromptRemoved(send.input_codec_message_id, error)]
 
     def add_regenerate(self, send: Send) -> None:
-        """An own regenerate: its run will be this view's choice in its group (§3.8)."""
+        """An own regenerate: its run, the newest move when it starts, shows here (§3.8)."""
         self.register(send)
         self.owned.add(send.input_codec_message_id)
-        self.view.follow(send.input_codec_message_id)
 
     def published(self, send: Send, serials: list[str | None]) -> list[Change]:
         """The publish of `send` was acknowledged."""

@@ -1,6 +1,6 @@
-"""Command palette commands: cancel one chosen turn, copy a message, show the join command,
-switch session, retry a prompt whose agent was not reached, ask for a human, take over or
-hand back (docs/handover.md)."""
+"""Command palette commands: approve or deny the pending tool call, cancel one chosen turn,
+copy a message, show the join command, switch session, retry a prompt whose agent was not
+reached, ask for a human, take over or hand back (docs/handover.md)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from tui_session.transport.client_model import PromptView, TurnView
+from tui_session.tui import labels
 
 if TYPE_CHECKING:
     from tui_session.tui.screens.chat import ChatScreen
@@ -42,6 +43,13 @@ class SessionCommands(Provider):
         controller = chat.controller
         if controller is None:
             return out
+        pending = controller.pending_approval()
+        if pending is not None:  # listed for everyone; one who may not decide is told why
+            view, request = pending
+            name = request.name or "the tool call"
+            who = "yours to decide" if view.can_decide else labels.approval_label(view, request)
+            out.append((f"Approve {name}", chat.action_approve, who))
+            out.append((f"Deny {name}", chat.action_deny, who))
         out += self._handover_commands(chat)
         for view in controller.cancellable_turns():
             owner = "your" if view.own else f"{view.client_id}'s"

@@ -8,6 +8,10 @@ few Markdown appends per second each, not one per token.
 Outbound: user intent (send, steer, cancel, approve, ...) becomes `ClientSession` calls.
 No widget calls the network; every action goes through here. Failures come back as
 `Notice` messages, never as exceptions in the UI.
+
+"Mine" is the session's rule (my user's turns, on any of my devices): Esc, ctrl+r, ctrl+t
+and ctrl+n act on `mine`, wherever the turn was started. The branch line says who moved this
+device to another branch, or that it browses an older one on purpose.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from tui_session.transport.client import ClientSession
 from tui_session.transport.client_handover import HandoverRefused
 from tui_session.transport.client_model import PendingApproval, PromptView, TurnView
 
+from . import labels
 from . import messages as m
 
 log = logging.getLogger(__name__)
@@ -50,6 +55,8 @@ class SessionController:
         self._wire: list[m.WireRow] = []
         self.active: dict[str, dict[str, str]] = {}
         self.mine: tuple[str, ...] = ()
+        self._followed: str | None = None  # who moved this view, until this device acts
+        self._branch_line: str | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -83,12 +90,19 @@ class SessionController:
             case ev.TurnEnded(run_id=run_id):
                 self._turns.add(run_id)
                 self._ended.append(run_id)
+            case ev.BranchFollowed():
+                self._structure = True
+                self._followed = labels.followed(event)
             case ev.PromptUpdated(cmid=cmid):
                 self._prompts.add(cmid)
             case ev.PromptRemoved(error=error):
                 self._structure = True
                 self._post(m.Notice(f"Prompt not sent: {error}", "error"))
-            case ev.TurnAdded() | ev.PromptAdded() | ev.HistoryLoaded() | ev.BranchChanged():
+            case ev.PromptAdded(cmid=cmid):
+                self._structure = True
+                if self.session.handle(cmid) is not None:
+                    self._followed = None  # this device went on: the move is old news
+            case ev.TurnAdded() | ev.HistoryLoaded() | ev.BranchChanged():
                 self._structure = True
             case ev.ActiveTurnsChanged(turns=turns):
                 self._on_active(turns)
@@ -118,7 +132,13 @@ class SessionController:
     def _on_active(self, turns: Any) -> None:
         self.active = {k: dict(v) for k, v in turns.items()}
         self.mine = self.session.my_active_turns()
-        self._post(m.ActiveTurnsChanged(self.active, self.mine))
+        me = self.session.client_id
+        names = {
+            key: labels.active_label(self.session.turn(key), client_id, me)
+            for client_id, runs in self.active.items()
+            for key in runs
+        }
+        self._post(m.ActiveTurnsChanged(self.active, self.mine, names))
 
     def _schedule(self) -> None:
         if self._timer is None:
@@ -136,6 +156,7 @@ class SessionController:
             self._prompts.clear()
             entries = self.session.transcript()
             self._post(m.TranscriptChanged(entries, self.session.has_older()))
+            self._post_branch_line()
         else:
             for run_id in sorted(self._turns):
                 view = self.session.turn(run_id)
@@ -152,11 +173,22 @@ class SessionController:
             view = self.session.turn(run_id)
             if view is not None:
                 self._post(m.TurnFinished(view))
+                if view.cancel_requested and view.status != "cancelled":
+                    self._post(m.Notice(labels.cancel_not_applied(view), "warning"))
+
+    def _post_branch_line(self) -> None:
+        """Browsing an older branch on purpose, else who moved this view, else nothing."""
+        browsing = self.session.browsing()
+        line = labels.browsing(browsing) if browsing is not None else self._followed
+        if line != self._branch_line:
+            self._branch_line = line
+            self._post(m.BranchLineChanged(line))
 
     # --- reading state for bindings ----------------------------------------------------------
 
     def pending_approval(self) -> tuple[TurnView, PendingApproval] | None:
-        """The newest turn (on any branch) waiting for a tool approval, with its request."""
+        """The newest turn (on any branch) waiting for a tool approval, with its request
+        (`view.can_decide`: whether this user may approve or deny it)."""
         for view in reversed(self.session.all_turns()):
             if view.pending_approvals:
                 return view, view.pending_approvals[0]
@@ -230,6 +262,9 @@ class SessionController:
             self._post(m.Notice("No tool call is waiting for approval.", "warning"))
             return False
         view, request = pending
+        if not view.can_decide:
+            self._post(m.Notice(labels.not_yours_to_decide(view, request), "warning"))
+            return False
         return await self._do(
             "approve" if approved else "deny",
             self.session.approve(view.run_id, request.assistant_cmid, request.call_id, approved),
@@ -251,6 +286,7 @@ class SessionController:
         if point is None:
             return False
         cmid, index, total = point
+        self._followed = None
         self.session.select_branch(cmid, (index + 1) % total)
         return True
 

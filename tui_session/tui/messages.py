@@ -62,10 +62,20 @@ class TurnFinished(Message):
 
 @dataclass
 class ActiveTurnsChanged(Message):
-    """`{client_id: {run_id or own input id: state}}` plus which of them are this device's."""
+    """`{client_id: {run_id or own input id: state}}`, which of them are mine (my user's, on
+    any device), and the strip's name for each ("you", "you · laptop", "bob")."""
 
     turns: Mapping[str, Mapping[str, str]]
     mine: tuple[str, ...]
+    names: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class BranchLineChanged(Message):
+    """Who moved this device to another branch ("ada · laptop edited: now on branch 2/2"),
+    or that it browses an older branch on purpose; None: nothing to say."""
+
+    text: str | None
 
 
 @dataclass

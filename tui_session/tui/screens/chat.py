@@ -59,6 +59,7 @@ SESSION_ACTIONS = {
     "take_over",
     "hand_back",
     "answer_human",
+    "approval_refused",
 }
 
 
@@ -88,6 +89,8 @@ class ChatScreen(Screen):
             priority=True,
             tooltip="Deny the tool call waiting for approval",
         ),
+        # the same keys for a device that may not decide: not in the footer, and says why
+        Binding("alt+y,f8,alt+n,f9", "approval_refused", show=False, priority=True),
         Binding(
             "alt+a",
             "answer_human",
@@ -194,7 +197,8 @@ class ChatScreen(Screen):
 
     mine_busy: reactive[bool] = reactive(False, bindings=True)
     any_busy: reactive[bool] = reactive(False, bindings=True)
-    approval: reactive[bool] = reactive(False, bindings=True)
+    approval: reactive[bool] = reactive(False, bindings=True)  # pending, and mine to decide
+    approval_refused: reactive[bool] = reactive(False, bindings=True)  # pending, not mine
     has_older: reactive[bool] = reactive(False, bindings=True)
     can_edit: reactive[bool] = reactive(False, bindings=True)
     can_regenerate: reactive[bool] = reactive(False, bindings=True)
@@ -342,7 +346,7 @@ class ChatScreen(Screen):
     @on(m.TurnChanged)
     def _turn_changed(self, message: m.TurnChanged) -> None:
         self.query_one(Transcript).show_turn(message.view)
-        self.approval = self.controller is not None and bool(self.controller.pending_approval())
+        self._refresh_approval()
         if self.attention is not None and message.view.pending_approvals:
             self._signal(self.attention.turn_changed(message.view, focused=self.app.app_focus))
             self._show_title()
@@ -362,10 +366,14 @@ class ChatScreen(Screen):
 
     @on(m.ActiveTurnsChanged)
     def _active_changed(self, message: m.ActiveTurnsChanged) -> None:
-        self.query_one(ActiveTurnsStrip).show(message.turns, message.mine)
+        self.query_one(ActiveTurnsStrip).show(message.turns, message.mine, message.names)
         self.mine_busy = bool(message.mine)
         self.any_busy = any(message.turns.values())
         self._show_title()
+
+    @on(m.BranchLineChanged)
+    def _branch_line(self, message: m.BranchLineChanged) -> None:
+        self.query_one(ActiveTurnsStrip).show_branch(message.text)
 
     @on(m.MembersChanged)
     def _members_changed(self, message: m.MembersChanged) -> None:
@@ -512,8 +520,12 @@ class ChatScreen(Screen):
         self.has_branches = any(
             e.branch is not None and len(e.branch.siblings) > 1 for e in entries
         )
-        if self.controller is not None:
-            self.approval = bool(self.controller.pending_approval())
+        self._refresh_approval()
+
+    def _refresh_approval(self) -> None:
+        pending = self.controller.pending_approval() if self.controller is not None else None
+        self.approval = pending is not None and pending[0].can_decide
+        self.approval_refused = pending is not None and not pending[0].can_decide
 
     # --- bindings ----------------------------------------------------------------------------
 
@@ -535,6 +547,7 @@ class ChatScreen(Screen):
             "regenerate": self.can_regenerate and not self.mine_busy,
             "switch_branch": self.has_branches,
             **self._handover_actions(),
+            "approval_refused": self.approval_refused,
         }[action]
         if enabled:
             return True
@@ -662,6 +675,10 @@ class ChatScreen(Screen):
         if self.controller is not None:
             self._intent(self.controller.answer_approval(False))
 
+    def action_approval_refused(self) -> None:
+        """alt+y / alt+n on a device that may not decide: the controller says why."""
+        self.action_approve()
+
     def action_edit_last(self) -> None:
         if self.controller is None:
             return
@@ -785,8 +802,10 @@ class ChatScreen(Screen):
         self.query_one(HandoverBar).display = False
         self._show_composer_mode()
         self.query_one(ActiveTurnsStrip).show({}, ())
+        self.query_one(ActiveTurnsStrip).show_branch(None)
         self.query_one(WirePane).clear()
         self.mine_busy = self.any_busy = self.approval = self.has_older = False
+        self.approval_refused = False
         self.can_edit = self.can_regenerate = self.has_branches = False
         composer = self.query_one(Composer)
         composer.editing, composer.border_subtitle = None, ""

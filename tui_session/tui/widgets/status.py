@@ -177,7 +177,8 @@ def presence_text(
 
 
 class ActiveTurnsStrip(Static):
-    """Who is streaming right now, with a spinner and the agents' status."""
+    """Who is streaming right now ("you", "you · laptop", "bob"), with a spinner, the
+    agents' status, and the branch line (tui/labels.py)."""
 
     frame: reactive[int] = reactive(0)
 
@@ -187,7 +188,9 @@ class ActiveTurnsStrip(Static):
         self.spinner = spinner
         self.turns: Mapping[str, Mapping[str, str]] = {}
         self.mine: tuple[str, ...] = ()
+        self.names: Mapping[str, str] = {}
         self.agents: list[tuple[str, str]] = []
+        self.branch_line: str | None = None
 
     def on_mount(self) -> None:
         if self.spinner:
@@ -201,8 +204,17 @@ class ActiveTurnsStrip(Static):
     def watch_frame(self) -> None:
         self._refresh_text()
 
-    def show(self, turns: Mapping[str, Mapping[str, str]], mine: tuple[str, ...]) -> None:
-        self.turns, self.mine = turns, mine
+    def show(
+        self,
+        turns: Mapping[str, Mapping[str, str]],
+        mine: tuple[str, ...],
+        names: Mapping[str, str] | None = None,
+    ) -> None:
+        self.turns, self.mine, self.names = turns, mine, names or {}
+        self._refresh_text()
+
+    def show_branch(self, line: str | None) -> None:
+        self.branch_line = line
         self._refresh_text()
 
     def show_agents(self, members: tuple[Member, ...]) -> None:
@@ -213,9 +225,7 @@ class ActiveTurnsStrip(Static):
         counts: dict[str, dict[str, int]] = {}
         for client_id, runs in self.turns.items():
             for key, state in runs.items():
-                name = client_id
-                if client_id == self.me:
-                    name = "you" if key in self.mine else "you (other device)"
+                name = self.names.get(key) or ("you" if client_id == self.me else client_id)
                 counts.setdefault(state, {}).setdefault(name, 0)
                 counts[state][name] += 1
         busy = bool(counts)
@@ -228,6 +238,8 @@ class ActiveTurnsStrip(Static):
                 parts.append(f"{label}: {who}")
         for client_id, status in self.agents:
             parts.append(f"⚙ {esc(client_id)}: {esc(status)}")
+        if self.branch_line:
+            parts.append(esc(self.branch_line))
         text = " │ ".join(parts) if parts else "idle"
         self.set_class(busy, "-busy")
         self.update(f"{glyph if busy else '○'} {text}")

@@ -22,20 +22,13 @@ from textual.widgets.markdown import MarkdownStream
 
 from tui_session.protocol.handover import operator_label
 from tui_session.transport.client_model import MessageView, PromptView, TurnView
+from tui_session.tui import labels
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def widget_id(prefix: str, key: str) -> str:
     return f"{prefix}-{_UNSAFE.sub('_', key)}"
-
-
-def who(client_id: str | None, me: str, own: bool) -> str:
-    if own:
-        return "you"
-    if client_id == me:
-        return "you (other device)"
-    return client_id or "someone"
 
 
 class EntryItem(Vertical):
@@ -67,12 +60,7 @@ class PromptItem(EntryItem):
         self.view = view
         self.set_class(view.own, "-own")
         self.set_class(not view.own, "-observer")
-        author = who(view.client_id, self.me, view.own)
-        if view.own:
-            author = f"you · {self.device}"
-        elif view.device and view.client_id:
-            author = f"{view.client_id} · {view.device}"  # "alice · phone"
-        parts = [f"[b]{_esc(author)}[/b]"]
+        parts = [f"[b]{_esc(labels.prompt_author(view, self.device))}[/b]"]
         if view.branch is not None and len(view.branch.siblings) > 1:
             parts.append(f"branch {view.branch.index + 1}/{len(view.branch.siblings)}")
         status = _prompt_status(view)
@@ -180,8 +168,8 @@ class TurnItem(EntryItem):
             return
         self.view = view
         self._render_header(view)
+        self._render_marker(view)  # with the header: one frame shows "cancelled" and by whom
         await self._render_body(view)
-        self._render_marker(view)
 
     def _render_header(self, view: TurnView) -> None:
         for cls, on in (
@@ -195,11 +183,7 @@ class TurnItem(EntryItem):
             ("-operator", bool(view.operator)),
         ):
             self.set_class(on, cls)
-        owner = who(view.client_id, self.me, view.own)
-        # an operator's reply is the assistant side too, headed with who wrote it
-        speaker = _esc(operator_label(view.operator)) if view.operator else "assistant"
-        title = f"{speaker} · your turn" if view.own else f"{speaker} · {_esc(owner)}'s turn"
-        parts = [f"[b]{title}[/b]", _label(view)]
+        parts = [f"[b]{_esc(labels.turn_title(view))}[/b]", _label(view)]
         if view.branch is not None and len(view.branch.siblings) > 1:
             parts.append(f"branch {view.branch.index + 1}/{len(view.branch.siblings)}")
         if view.parent_not_loaded:
@@ -208,19 +192,7 @@ class TurnItem(EntryItem):
 
     def _render_marker(self, view: TurnView) -> None:
         marker = self.query_one(".turn-marker", Static)
-        text = ""
-        if view.status == "cancelled":
-            text = "⏹ cancelled"
-            if view.interrupted:
-                text += " · answer interrupted"
-        elif view.status == "error":
-            reason = view.error_message or "the agent reported an error"
-            code = f" ({view.error_code})" if view.error_code else ""
-            text = f"⚠ failed: {reason}{code}"
-        elif view.label == "completed (cancel not applied)":
-            text = "✓ completed (cancel not applied)"
-        elif view.stalled:
-            text = "… stalled: no activity from the agent"
+        text = labels.end_marker(view)
         marker.update(_esc(text))
         marker.display = bool(text)
 
@@ -276,18 +248,18 @@ def _segments(view: TurnView) -> Iterator[tuple[str, str, Any]]:
         if message.role == "user":
             steer = steers.get(message.cmid)
             state = steer.state if steer else "pending"
-            who_ = "you" if view.own else "a participant"
-            yield message.cmid, "steer", f"↪ steer ({state}): {message.text}  — {who_}"
+            by = steer.by if steer else None
+            yield message.cmid, "steer", labels.steer_line(state, message.text, by)
             continue
         yield from _assistant_segments(message, view)
     for request in view.pending_approvals:
-        args = request.arguments or ""
-        label = f"⏸ {request.name or 'tool'}({args}) needs approval"
+        label = labels.approval_label(view, request)
         yield f"approval-{request.call_id}", "approval", label
 
 
 def _assistant_segments(message: MessageView, view: TurnView) -> Iterator[tuple[str, str, Any]]:
     states = message.tool_call_states
+    decided = labels.decided_by(view)
     outputs = {
         item.get("call_id"): item.get("output")
         for item in message.message.get("items", [])
@@ -309,11 +281,8 @@ def _assistant_segments(message: MessageView, view: TurnView) -> Iterator[tuple[
             call_id = item.get("call_id")
             state = (states.get(call_id) or {}).get("approval")
             output = outputs.get(call_id)
-            title = f"tool {item.get('name', '?')}"
-            if state:
-                title += f" · {state}"
-            if output is not None:
-                title += " · done"
+            done = output is not None
+            title = labels.tool_title(item.get("name", "?"), state, decided.get(call_id), done)
             text = f"arguments: {_pretty(item.get('arguments'))}"
             if output is not None:
                 text += f"\noutput: {_pretty(output)}"
