@@ -106,6 +106,7 @@ def test_repro_2_the_phone_steers_the_laptops_turn(scenario: Scenario) -> None:
     phone.type("shorter please")
     phone.press("ctrl+r")
     laptop.wait_for("↪ steer", what="the phone's steer in the laptop's turn")
+    assert f"↪ steer by {USER} · phone" in laptop.text, laptop.dump()  # who steered it
 
 
 # --- 5. Switch session ----------------------------------------------------------------------
@@ -174,6 +175,8 @@ def test_repro_6_bob_cannot_approve_adas_tool_call(scenario: Scenario) -> None:
     send(laptop, "please delete my temp files")
     for terminal in (laptop, bob):  # both show the turn waiting before bob tries
         terminal.wait_for(lambda s: "⏸ waiting for approval" in s and "needs approval" in s)
+    assert "needs approval · only ada may decide" in bob.text, bob.dump()  # before he tries
+    assert "may decide" not in laptop.text, laptop.dump()  # hers to decide
     bob.press("alt+y")
     shown = bob.wait_for(
         lambda s: ("tool returned" in s or re.search(r"(?i)may not approve", toast(s))) and s,

@@ -1,6 +1,6 @@
 """The README walkthrough, line by line, in three real terminals: the laptop (`make chat`'s
-`tui-session chat --session demo`), the phone (same user, `--device phone`) and bob
-(`--user bob`)."""
+`tui-session chat --session demo`, its device called laptop as in the README), the phone (same
+user, `--device phone`) and bob (`--user bob`)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,24 @@ import shlex
 
 import pytest
 
-from .chat_screen import LAST_LINE, answer_lines, send, transcript, turn_header
+from .chat_screen import (
+    LAST_LINE,
+    answer_lines,
+    composer_shows,
+    send,
+    toast,
+    transcript,
+    turn_header,
+)
 from .conftest import SLOW
 from .stack import USER, Scenario
-from .terminal import Terminal
+from .terminal import Size, Terminal
+
+TALL = Size(120, 72)
 
 
 def three_terminals(scenario: Scenario) -> tuple[Terminal, Terminal, Terminal]:
-    laptop = scenario.chat("laptop", connected=False)  # the OS user (ada), default device
+    laptop = scenario.chat("laptop", device="laptop", connected=False)  # the OS user (ada)
     phone = scenario.chat("phone", device="phone", connected=False)
     bob = scenario.chat("bob", user="bob", connected=False)
     scenario.open(laptop, phone, bob)
@@ -30,7 +40,7 @@ def test_a_prompt_appears_everywhere_and_the_answer_streams_into_every_terminal(
 ) -> None:
     """Type in terminal 1 and press Enter: the prompt appears everywhere at once, and the
     answer streams into every terminal. Terminal 1 shows it as your turn, the others as an
-    observer's."""
+    observer's: the phone as your turn on the laptop, bob as ada's."""
     laptop, phone, bob = three_terminals(scenario)
     send(laptop, "what is a session channel?")
     for terminal in (phone, bob):
@@ -43,6 +53,8 @@ def test_a_prompt_appears_everywhere_and_the_answer_streams_into_every_terminal(
     for terminal in (laptop, phone, bob):
         terminal.wait_for("✓ done", what="the end of the answer")
         terminal.wait_for(LAST_LINE, what="the answer's last line drawn")
+    assert "assistant · your turn · laptop" in turn_header(phone.text), phone.dump()
+    assert "your turn · laptop" not in turn_header(laptop.text), laptop.dump()  # here: "your"
     for terminal in (phone, bob):  # the same answer, line for line
         terminal.wait_for(lambda s: answer_lines(s) == answer_lines(laptop.text), what="same")
 
@@ -52,16 +64,18 @@ def test_esc_on_the_phone_cancels_the_laptops_turn_and_the_partial_answer_stays(
     scenario: Scenario,
 ) -> None:
     """Press Esc in terminal 2 while it streams: the phone cancels the laptop's turn (same
-    user). The partial answer stays, marked cancelled, on every device."""
+    user; its strip says "streaming: you · laptop"). The partial answer stays, marked "⏹
+    cancelled by ada · phone", on every device."""
     laptop, phone, bob = three_terminals(scenario)
     send(laptop, "tell me about channels")
     phone.wait_for("This is the offline demo model", what="the answer streaming on the phone")
+    phone.wait_for("streaming: you · laptop", what="the strip naming my other device")
     phone.press("escape")
     for terminal in (laptop, phone, bob):
         ended = terminal.wait_for(
             lambda s: ("⏹ cancelled" in s or "✓ done" in s) and s, what="the turn's end"
         )
-        assert "⏹ cancelled" in str(ended), terminal.dump()
+        assert f"⏹ cancelled by {USER} · phone" in str(ended), terminal.dump()
         assert "This is the offline demo model" in terminal.text  # the partial answer stays
         assert "print(len(prompt.split())" not in terminal.text  # ... and only that part
 
@@ -70,7 +84,8 @@ def test_delete_temp_files_waits_for_approval_and_a_device_approves_with_alt_y(
     scenario: Scenario,
 ) -> None:
     """Ask "please delete my temp files": the demo model calls a tool that needs approval;
-    the turn waits, and any device can press alt+y (approve) or alt+n (deny)."""
+    the turn waits, and any of ada's devices can press alt+y (approve) or alt+n (deny); every
+    device names who approved it."""
     laptop, phone, bob = three_terminals(scenario)
     send(laptop, "please delete my temp files")
     for terminal in (laptop, phone, bob):
@@ -82,6 +97,90 @@ def test_delete_temp_files_waits_for_approval_and_a_device_approves_with_alt_y(
         terminal.wait_for("tool returned", what="the approved tool's output")
         terminal.wait_for("✓ done")
         terminal.wait_gone("needs approval")
+        assert f"tool delete_files · approved by {USER} · phone" in terminal.text, terminal.dump()
+
+
+def waiting_for_approval(terminal: Terminal) -> None:
+    terminal.wait_for(
+        lambda s: "⏸ waiting for approval" in s and "needs approval" in s,
+        what="the turn waiting for approval",
+    )
+
+
+def test_the_phone_sends_alongside_then_cancels_the_laptops_turn_and_sends(
+    scenario: Scenario,
+) -> None:
+    """ctrl+n and ctrl+t on the phone act on the laptop's turn too (same user): ctrl+n sends
+    a new turn while it runs, ctrl+t cancels it and sends the composer's text. The laptop's
+    turn waits for an approval, so it is running whenever the phone acts. (Tall terminals:
+    the three turns stay on screen.)"""
+    laptop = scenario.chat("laptop", device="laptop", size=TALL, connected=False)
+    phone = scenario.chat("phone", device="phone", size=TALL, connected=False)
+    scenario.open(laptop, phone)
+    send(laptop, "please delete my temp files")
+    for terminal in (laptop, phone):
+        waiting_for_approval(terminal)
+    phone.type("short alongside")
+    phone.wait_for(composer_shows("short alongside"))
+    phone.press("ctrl+n")
+    for terminal in (laptop, phone):
+        terminal.wait_for(
+            lambda s: "“short alongside”" in s and "✓ done" in turn_header(s),
+            what="the turn sent alongside, answered",
+        )
+        assert "needs approval" in terminal.text  # the laptop's turn still waits
+    phone.type("short instead")
+    phone.wait_for(composer_shows("short instead"))
+    phone.press("ctrl+t")
+    for terminal in (laptop, phone):
+        terminal.wait_for(f"⏹ cancelled by {USER} · phone", what="the laptop's turn cancelled")
+        terminal.wait_for(
+            lambda s: "“short instead”" in s and "✓ done" in turn_header(s),
+            what="the text sent instead, answered",
+        )
+        assert "needs approval" not in terminal.text, terminal.dump()
+
+
+def test_bobs_esc_does_nothing_to_adas_turn_and_his_cancel_all_is_not_applied(
+    scenario: Scenario,
+) -> None:
+    """bob's Esc does nothing to ada's turn; ctrl+g twice asks to cancel it, the agent does
+    not apply it (bob is not its owner nor an operator) and bob's terminal says "Cancel not
+    applied". bob's f9 (alt+n's twin) is refused in words; ada approves with f8 (alt+y's
+    twin), and her turn completes."""
+    laptop = scenario.chat("laptop", device="laptop", connected=False)
+    bob = scenario.chat("bob", user="bob", connected=False)
+    scenario.open(laptop, bob)
+    send(laptop, "please delete my temp files")
+    for terminal in (laptop, bob):
+        waiting_for_approval(terminal)
+    bob.press("escape", "f9")  # f9 after Esc: keys are handled in order
+    bob.wait_for(
+        lambda s: "You may not approve or deny delete_files: only ada" in toast(s),
+        what="bob's f9 refused in words",
+    )
+    bob.press("ctrl+g")
+    bob.wait_for(
+        lambda s: "Press ctrl+g again" in toast(s), what="ctrl+g asking to be pressed again"
+    )
+    bob.press("ctrl+g")
+    bob.wait_for("cancel requested", what="bob's cancel sent")
+    laptop.press("f8")
+    for terminal in (laptop, bob):
+        terminal.wait_for("tool returned", what="ada's approval carried out")
+    laptop.wait_for(lambda s: "✓ done" in turn_header(s), what="ada's turn completed")
+    bob.wait_for(
+        lambda s: "completed (cancel not applied)" in turn_header(s),
+        what="ada's turn completed, and bob's turn header says his cancel was not applied",
+    )
+    for terminal in (laptop, bob):
+        assert "⏹ cancelled" not in terminal.text, terminal.dump()
+    bob.wait_for(
+        lambda s: "Cancel not applied" in toast(s) and f"{USER}'s turn completed" in toast(s),
+        what="bob told his cancel was not applied",
+    )
+    cancels = [m for m in scenario.channel_log() if m["name"] == "ai-cancel"]
+    assert [m["clientId"] for m in cancels] == ["bob"], cancels  # ctrl+g's; Esc sent nothing
 
 
 @pytest.mark.demo_pace(SLOW)
