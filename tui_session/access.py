@@ -147,14 +147,12 @@ def _local_agent(settings: Settings, data_dir: Path) -> ClientSettings:
 
 def local_hub_key(data_dir: Path) -> str:
     """The local hub's root key (written by the hub at its first start; only read here)."""
-    from tui_session.hub.auth import read_root_key
+    from tui_session.hub.auth import NoRootKey, root_key_for_client
 
     try:
-        return read_root_key(data_dir)
-    except FileNotFoundError:
-        raise AccessError(f"no hub has run with data dir {data_dir} (no keys there)") from None
-    except (OSError, ValueError) as err:
-        raise AccessError(f"cannot read the hub's key from {data_dir}: {err}") from None
+        return root_key_for_client(data_dir)
+    except NoRootKey as err:
+        raise AccessError(str(err)) from None
 
 
 def _hub_elsewhere(settings: Settings, host: str) -> Access:

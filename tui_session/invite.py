@@ -39,7 +39,7 @@ from tui_session.credentials.tls import (
     is_loopback,
     pinned_context,
 )
-from tui_session.hub.auth import REVOCATIONS_FILE, read_root_key
+from tui_session.hub.auth import REVOCATIONS_FILE, NoRootKey, root_key_for_client
 
 PREFIX = "tsj1."
 DEFAULT_TTL = "8h"
@@ -322,11 +322,9 @@ def _invite_id(join: str) -> str:
 
 def _hub_key(data_dir: Path) -> str:
     try:
-        return read_root_key(data_dir)
-    except FileNotFoundError:
-        raise InviteError(f"no hub has run with data dir {data_dir} (no keys there)") from None
-    except (OSError, ValueError) as err:
-        raise InviteError(f"cannot read the hub's key from {data_dir}: {err}") from None
+        return root_key_for_client(data_dir)
+    except NoRootKey as err:
+        raise InviteError(str(err)) from None
 
 
 def _advertised(host: str) -> str:

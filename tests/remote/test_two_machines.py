@@ -10,14 +10,14 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from tests.remote.machines import Machine, clean_env, two_machines
-from tests.remote.terminal import CTRL_G, ENTER, ESC, Terminal
+from tests.scenarios.terminal import Terminal
 
 PY = sys.executable
 HUB_PORT, AGENT_PORT = 18470, 18471  # inside the laptop's own namespace: free by construction
@@ -55,7 +55,9 @@ class Lan:
         args = self.cli(
             "chat", "--config", str(self.config), "--session", session, "--device", "laptop"
         )
-        return Terminal(self.laptop.command(args, clean_env(self.laptop_home, TERM="xterm")))
+        return _terminal(
+            "laptop", self.laptop.command(args, clean_env(self.laptop_home, TERM="xterm"))
+        )
 
     def phone_chat(self, join: str) -> Terminal:
         # An empty HOME of its own (outside pytest's root-only temp dir, so that the phone's
@@ -65,7 +67,28 @@ class Lan:
         if self.phone_prefix:
             shutil.chown(home, 65534, 65534)
         args = [*self.phone_prefix, *self.cli("chat", "--join", join, "--device", "phone")]
-        return Terminal(self.phone.command(args, clean_env(home, TERM="xterm")))
+        return _terminal("phone", self.phone.command(args, clean_env(home, TERM="xterm")))
+
+
+def _terminal(name: str, argv: list[str]) -> Terminal:
+    """A 120x40 terminal running `argv` (`ip netns exec ... env -i ...`: the program's own
+    environment is in argv; `ip` only needs to be found)."""
+    return Terminal(name, argv, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "TERM": "xterm"})
+
+
+def _showing(text: str) -> Callable[[str], str | None]:
+    """A `wait_for` condition that returns the screen showing `text` (to read it further)."""
+    return lambda screen: screen if text in screen else None
+
+
+def _close(*terminals: Terminal) -> None:
+    """ctrl+q each, as a person quits; killed if it does not end."""
+    for terminal in terminals:
+        try:
+            if terminal.alive:
+                terminal.quit(timeout=20)
+        finally:
+            terminal.kill()
 
 
 def _can_run_as_nobody(machine: Machine, tmp: Path) -> bool:
@@ -127,29 +150,28 @@ def test_a_phone_joins_with_an_invite_prompts_and_cancels_the_laptops_turn(lan: 
     laptop = lan.laptop_chat("two-machines")
     phone = lan.phone_chat(join)
     try:
-        laptop.wait_for("● connected", why="the laptop connected")
-        screen = phone.wait_for("● connected", why="the phone connected through TLS")
+        laptop.wait_for("● connected", what="the laptop connected")
+        screen = phone.wait_for(_showing("● connected"), what="the phone connected through TLS")
         assert "invite, TLS SHA256:" in screen
         # The phone prompts: its token reaches the agent over https; the answer streams to both.
         phone.type("hello from the phone")
-        phone.type(ENTER)
+        phone.press("enter")
         for device in (phone, laptop):
-            device.wait_for("hello from the phone", why="the phone's prompt")
-            device.wait_for("offline demo model", why="the answer streaming")
-            device.wait_for("✓ done", timeout=60, why="the answer complete")
+            device.wait_for("hello from the phone", what="the phone's prompt")
+            device.wait_for("offline demo model", what="the answer streaming")
+            device.wait_for("✓ done", timeout=60, what="the answer complete")
         # The laptop prompts; the phone (same user) cancels that turn while it streams.
         laptop.type("a question from the laptop")
-        laptop.type(ENTER)
-        phone.wait_for("a question from the laptop", why="the laptop's prompt on the phone")
-        phone.wait_for("● streaming", why="the laptop's turn streaming on the phone")
-        phone.type(CTRL_G)
-        phone.wait_for("Press ctrl+g again", why="the confirmation of cancel all")
-        phone.type(CTRL_G)
+        laptop.press("enter")
+        phone.wait_for("a question from the laptop", what="the laptop's prompt on the phone")
+        phone.wait_for("● streaming", what="the laptop's turn streaming on the phone")
+        phone.press("ctrl+g")
+        phone.wait_for("Press ctrl+g again", what="the confirmation of cancel all")
+        phone.press("ctrl+g")
         for device in (laptop, phone):
-            device.wait_for("⏹ cancelled", why="the laptop's turn cancelled")
+            device.wait_for("⏹ cancelled", what="the laptop's turn cancelled")
     finally:
-        phone.close()
-        laptop.close()
+        _close(phone, laptop)
 
 
 def test_esc_on_the_phone_cancels_the_laptops_turn_of_the_same_user(lan: Lan) -> None:
@@ -160,16 +182,17 @@ def test_esc_on_the_phone_cancels_the_laptops_turn_of_the_same_user(lan: Lan) ->
         laptop.wait_for("● connected")
         phone.wait_for("● connected")
         laptop.type("cancel me from the phone")
-        laptop.type(ENTER)
-        phone.wait_for("● streaming", why="the laptop's turn streaming on the phone")
-        phone.type(ESC)
+        laptop.press("enter")
+        phone.wait_for("● streaming", what="the laptop's turn streaming on the phone")
+        phone.press("escape")
         outcome = laptop.wait_for(
-            lambda s: "⏹ cancelled" in s or "✓ done" in s, timeout=60, why="the turn to end"
+            lambda s: s if "⏹ cancelled" in s or "✓ done" in s else None,
+            timeout=60,
+            what="the turn to end",
         )
         assert "⏹ cancelled" in outcome
     finally:
-        phone.close()
-        laptop.close()
+        _close(phone, laptop)
 
 
 def test_a_read_only_phone_watches_and_is_told_it_cannot_prompt(lan: Lan) -> None:
@@ -178,19 +201,18 @@ def test_a_read_only_phone_watches_and_is_told_it_cannot_prompt(lan: Lan) -> Non
     phone = lan.phone_chat(join)
     try:
         laptop.wait_for("● connected")
-        phone.wait_for("read-only invite: you can watch, not prompt", why="the composer says so")
-        phone.wait_for("● connected · read-only", why="the header keeps it at any width")
+        phone.wait_for("read-only invite: you can watch, not prompt", what="the composer says so")
+        phone.wait_for("● connected · read-only", what="the header keeps it at any width")
         laptop.type("the laptop asks")
-        laptop.type(ENTER)
-        phone.wait_for("the laptop asks", why="the laptop's prompt, watched")
-        phone.wait_for("offline demo model", why="its answer, watched")
+        laptop.press("enter")
+        phone.wait_for("the laptop asks", what="the laptop's prompt, watched")
+        phone.wait_for("offline demo model", what="its answer, watched")
         # the laptop's turn is ada's, so the phone's too (issue 11): while it runs, Enter there
         # says "your turn is still running"; the refusal comes once it has ended
-        phone.wait_for("✓ done", why="the answer ended")
+        phone.wait_for("✓ done", what="the answer ended")
         phone.type("may I ask too?")
-        phone.type(ENTER)
-        screen = phone.wait_for("Unable to send", why="the refusal, in words")
+        phone.press("enter")
+        screen = phone.wait_for(_showing("Unable to send"), what="the refusal, in words")
         assert "read-only" in screen[screen.index("Unable to send") :]
     finally:
-        phone.close()
-        laptop.close()
+        _close(phone, laptop)

@@ -613,6 +613,20 @@ def read_root_key(data_dir: Path) -> str:
         raise ValueError(f"{path} holds no root key ({exc!r})") from exc
 
 
+class NoRootKey(ValueError):
+    """This machine's hub key cannot be read; the message says why, for a person."""
+
+
+def root_key_for_client(data_dir: Path) -> str:
+    """`read_root_key`, its failures said in one sentence (NoRootKey) for `chat`, `invite`."""
+    try:
+        return read_root_key(data_dir)
+    except FileNotFoundError:
+        raise NoRootKey(f"no hub has run with data dir {data_dir} (no keys there)") from None
+    except (OSError, ValueError) as err:
+        raise NoRootKey(f"cannot read the hub's key from {data_dir}: {err}") from None
+
+
 def _root_key(app_id: str, apps: Mapping[str, Any]) -> str:
     first = apps[app_id]["keys"][0]
     return f"{app_id}.{first['id']}:{first['secret']}"

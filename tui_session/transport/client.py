@@ -401,7 +401,7 @@ class ClientSession:
         ops = user_text(wire_headers, text)
         if headers:  # application headers of the caller's (an operator's reply, ...)
             ops = [with_app_headers(op, dict(headers)) for op in ops]
-        ensure_fits(self.realtime, ops, text)
+        ensure_fits(self.realtime, self._named(ops), text)
         self._apply(self.state.add_prompt(handle, text, parent=parent, fork_of=fork_of))
         try:
             serials = await self._publish(ops)
@@ -516,7 +516,7 @@ class ClientSession:
         headers = InputHeaders(
             steer.steer_cmid, new_id(), run_client_id=self.client_id, run_id=run_id
         )
-        ensure_fits(self.realtime, user_text(headers, text), text)
+        ensure_fits(self.realtime, self._named(user_text(headers, text)), text)
         self.state.add_steer(steer)
         try:
             serials = await self._publish(user_text(headers, text))
@@ -652,11 +652,13 @@ class ClientSession:
 
     # --- publishing --------------------------------------------------------------------------
 
-    async def _publish(self, ops: list[Publish]) -> list[str | None]:
+    def _named(self, ops: list[Publish]) -> list[Publish]:
         """Every publish of this client names its device (client_wire), for attribution."""
-        ops = [with_app_headers(op, {DEVICE_HEADER: self.device}) for op in ops]
+        return [with_app_headers(op, {DEVICE_HEADER: self.device}) for op in ops]
+
+    async def _publish(self, ops: list[Publish]) -> list[str | None]:
         try:
-            result = await self._channel.publish([outbound(op) for op in ops])
+            result = await self._channel.publish([outbound(op) for op in self._named(ops)])
         except Exception as err:
             code = getattr(err, "code", None)
             error = (
