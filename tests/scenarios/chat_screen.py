@@ -39,9 +39,12 @@ def footer_keys(screen: str) -> str:
 
 
 def composer_lines(screen: str) -> list[str]:
-    """The composer's rows, left of any toast drawn over it ("▌" is a toast's edge)."""
+    """The composer's rows, left of any toast drawn over it ("▌" is a toast's edge); none
+    while a frame is only partly drawn."""
     lines = screen.splitlines()
-    top = max(i for i, line in enumerate(lines) if line.startswith("╭"))
+    top = _composer_top(lines)
+    if top is None:
+        return []
     rows = []
     for line in lines[top + 1 :]:
         if line.startswith("╰"):
@@ -56,10 +59,17 @@ def composer(screen: str) -> str:
 
 
 def transcript(screen: str) -> str:
-    """Everything between the header lines and the composer."""
+    """Everything between the header lines and the composer ("" while a frame is only partly
+    drawn)."""
     lines = screen.splitlines()
-    top = max(i for i, line in enumerate(lines) if line.startswith("╭"))
-    return "\n".join(lines[1:top])
+    top = _composer_top(lines)
+    return "" if top is None else "\n".join(lines[1:top])
+
+
+def _composer_top(lines: list[str]) -> int | None:
+    """The row of the composer's top border (the last box drawn from the left edge)."""
+    tops = [i for i, line in enumerate(lines) if line.startswith("╭")]
+    return tops[-1] if tops else None
 
 
 def composer_shows(text: str):

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from .chat_screen import LAST_LINE, send, transcript
 from .stack import FOLLOW_S, USER, Scenario
+from .terminal import Terminal
 from .wire import ancestry, prompt_ids
 
 
-def test_after_a_regenerate_the_other_device_follows_and_continues_there(
-    scenario: Scenario,
-) -> None:
+def regenerated_on_the_laptop(scenario: Scenario) -> tuple[Terminal, Terminal]:
+    """The laptop and the phone; the laptop sends "short A", then regenerates its answer
+    (F3) and shows the new one."""
     laptop = scenario.chat("laptop", device="laptop", connected=False)
     phone = scenario.chat("phone", device="phone", connected=False)
     scenario.open(laptop, phone)
@@ -20,6 +21,13 @@ def test_after_a_regenerate_the_other_device_follows_and_continues_there(
     laptop.wait_for("✓ done")
     laptop.press("f3")
     laptop.wait_for("branch 2/2", what="the regenerated answer")
+    return laptop, phone
+
+
+def test_after_a_regenerate_the_other_device_follows_and_continues_there(
+    scenario: Scenario,
+) -> None:
+    laptop, phone = regenerated_on_the_laptop(scenario)
     phone.wait_for("branch 2/2", timeout=FOLLOW_S, what="the phone on the new answer")
     for terminal in (laptop, phone):
         terminal.wait_for(lambda s: "✓ done" in s and LAST_LINE in s)
@@ -47,12 +55,7 @@ def test_the_phone_browses_an_older_branch_sends_there_and_the_laptop_follows(
 ) -> None:
     """F4 browses an older branch on purpose: the strip says "viewing branch 1/2 · F4 next",
     a prompt sent then goes on that branch, and the laptop follows, saying who moved it."""
-    laptop = scenario.chat("laptop", device="laptop", connected=False)
-    phone = scenario.chat("phone", device="phone", connected=False)
-    scenario.open(laptop, phone)
-    send(laptop, "short A")
-    laptop.wait_for("✓ done")
-    laptop.press("f3")
+    laptop, phone = regenerated_on_the_laptop(scenario)
     for terminal in (laptop, phone):
         terminal.wait_for(lambda s: "branch 2/2" in s and "✓ done" in s and LAST_LINE in s)
     phone.press("f4")

@@ -217,8 +217,12 @@ def test_repro_7_the_join_hint_runs_as_printed(scenario: Scenario) -> None:
     argv = [TUI_SESSION, "chat", "--session", scenario.session, "--device", "laptop", *flags]
     laptop = Terminal("laptop", argv, env=env)
     scenario.terminals.append(laptop)
+    laptop.wait_for(lambda s: "Join from another terminal:" in toast(s), what="the join hint")
+    # the toast's last line may be drawn a moment later (a frame arrives in pieces under load)
     hint = laptop.wait_for(
-        lambda s: re.search(r"Join from another terminal: (.*)", toast(s)), what="the join hint"
+        lambda s: re.search(r"Join from another terminal: (.*--agent-url http\S+)", toast(s)),
+        timeout=FOLLOW_S,
+        what="the whole hint, ending with the agent URL",
     )
     command = hint.group(1).strip()  # type: ignore[union-attr]
     assert all(flag in command for flag in flags), command
